@@ -1,0 +1,1 @@
+"""TensorBoard plugin for keras-relevance (import name `keras_relevance_tb`)."""
