@@ -31,3 +31,13 @@ def float64():
         yield
     finally:
         keras.config.set_dtype_policy(previous)
+
+
+def pytest_collection_modifyitems(config, items):
+    """`slow` tests run only with KR_SLOW=1 (deep profiles); CI runs the fast profile."""
+    if os.environ.get("KR_SLOW") == "1":
+        return
+    skip = pytest.mark.skip(reason="slow profile: set KR_SLOW=1")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
