@@ -1,0 +1,322 @@
+"""Tokenization with character offsets, and a word vocabulary.
+
+`tokenize` wraps tensorflow-text's `UnicodeScriptTokenizer` (or `WhitespaceTokenizer`) and turns its
+UTF-8 **byte** offsets into **character** offsets into the original Python string, so that
+`text[starts[i]:ends[i]]` is the i-th token (before lowercasing) also for non-ASCII text.
+
+`Vocabulary` maps tokens to ids: 0 is padding, 1 is the out-of-vocabulary id, words from 2 on
+(most frequent first). `encode` gives the right-padded int32 matrix an `Embedding(mask_zero=True)`
+model takes; `decode` goes back. TensorFlow is imported only when raw texts are tokenized.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PAD_ID = 0
+OOV_ID = 1
+PAD_TOKEN = "<pad>"
+OOV_TOKEN = "<unk>"
+TOKENIZERS = ("unicode_script", "whitespace")
+_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Tokenized:
+    """One tokenized text.
+
+    Attributes:
+        tokens: the tokens (lowercased when `tokenize(..., lower=True)`).
+        starts: character offset of each token's first character in `text`.
+        ends: character offset one past each token's last character in `text`.
+        text: the original text.
+    """
+
+    tokens: list[str]
+    starts: list[int]
+    ends: list[int]
+    text: str = field(default="", repr=False)
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def spans(self) -> list[tuple[int, int]]:
+        """(start, end) character spans, one per token."""
+        return list(zip(self.starts, self.ends, strict=True))
+
+
+def _byte_to_char(text: str) -> dict[int, int] | None:
+    """Map each UTF-8 byte offset that starts a character (and the end) to its character offset.
+
+    Returns None for pure-ASCII text, where both offsets agree.
+    """
+    if text.isascii():
+        return None
+    table = {}
+    pos = 0
+    for i, ch in enumerate(text):
+        table[pos] = i
+        pos += len(ch.encode("utf-8"))
+    table[pos] = len(text)
+    return table
+
+
+def _tf_tokenizer(name: str):
+    import tensorflow_text as tft
+
+    if name == "unicode_script":
+        return tft.UnicodeScriptTokenizer()
+    if name == "whitespace":
+        return tft.WhitespaceTokenizer()
+    raise ValueError(f"unknown tokenizer {name!r}; known: {list(TOKENIZERS)}")
+
+
+def tokenize(
+    texts: str | Sequence[str], lower: bool = True, tokenizer: str = "unicode_script"
+) -> list[Tokenized]:
+    """Split texts into tokens with character offsets.
+
+    Args:
+        texts: a sequence of strings (a single string is treated as a sequence of one).
+        lower: lowercase the tokens (the offsets still point into the original text).
+        tokenizer: "unicode_script" (splits at whitespace and at changes of Unicode script /
+            punctuation: "isn't" → "isn", "'", "t") or "whitespace".
+
+    Returns:
+        One `Tokenized` per text.
+
+    >>> [t.tokens for t in tokenize(["Café — naïve 😀"])]  # doctest: +SKIP
+    [['café', '—', 'naïve', '😀']]
+    >>> tokenize(["Café — naïve"])[0].starts  # doctest: +SKIP
+    [0, 5, 7]
+    """
+    if isinstance(texts, str):
+        texts = [texts]
+    texts = list(texts)
+    for t in texts:
+        if not isinstance(t, str):
+            raise TypeError(f"tokenize expects str texts, got {type(t).__name__}")
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer {tokenizer!r}; known: {list(TOKENIZERS)}")
+    if not texts:
+        return []
+    tok, starts, ends = _tf_tokenizer(tokenizer).tokenize_with_offsets(texts)
+    out = []
+    for text, t, s, e in zip(texts, tok.to_list(), starts.to_list(), ends.to_list(), strict=True):
+        tokens = [b.decode("utf-8") for b in t]
+        if lower:
+            tokens = [w.lower() for w in tokens]
+        table = _byte_to_char(text)
+        if table is not None:
+            s = [table[b] for b in s]
+            e = [table[b] for b in e]
+        out.append(Tokenized(tokens, [int(x) for x in s], [int(x) for x in e], text))
+    return out
+
+
+class Vocabulary:
+    """A token ↔ id map: 0 = padding, 1 = out of vocabulary, words from 2 on.
+
+    Args:
+        tokens: the words, in id order starting at id 2 (no special tokens).
+        lower: the vocabulary is case-insensitive: tokens are lowercased on lookup (and were
+            lowercased when built with `from_texts` / `from_tokens`).
+        tokenizer: the `tokenize` mode used when `encode` is given raw texts.
+
+    >>> vocab = Vocabulary.from_texts(["a good film", "a bad film"])  # doctest: +SKIP
+    >>> vocab.encode(["a good plot"])  # doctest: +SKIP
+    array([[2, 4, 1]], dtype=int32)
+    """
+
+    def __init__(
+        self, tokens: Iterable[str], lower: bool = True, tokenizer: str = "unicode_script"
+    ):
+        if tokenizer not in TOKENIZERS:
+            raise ValueError(f"unknown tokenizer {tokenizer!r}; known: {list(TOKENIZERS)}")
+        self.lower = bool(lower)
+        self.tokenizer = tokenizer
+        self._itos = [PAD_TOKEN, OOV_TOKEN]
+        self._stoi: dict[str, int] = {}
+        self.counts: dict[str, int] = {}  # corpus counts when built by from_tokens / from_texts
+        for token in tokens:
+            token = token.lower() if self.lower else token
+            if token in self._stoi or token in (PAD_TOKEN, OOV_TOKEN):
+                continue
+            self._stoi[token] = len(self._itos)
+            self._itos.append(token)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_tokens(
+        cls,
+        corpus: Iterable[Sequence[str]],
+        max_size: int | None = None,
+        min_count: int = 1,
+        lower: bool = True,
+        tokenizer: str = "unicode_script",
+    ) -> Vocabulary:
+        """Build from token lists: most frequent first, ties alphabetical.
+
+        Args:
+            corpus: token lists (or `Tokenized`).
+            max_size: the largest `len(vocab)`, the two special ids included (as Keras's
+                `TextVectorization(max_tokens=...)`); None keeps every word.
+            min_count: drop words seen fewer times.
+            lower: lowercase tokens (also on later lookups).
+            tokenizer: the `tokenize` mode for raw texts passed to `encode`.
+        """
+        if max_size is not None and max_size < 2:
+            raise ValueError(f"max_size must be >= 2 (padding and OOV), got {max_size}")
+        counts: Counter[str] = Counter()
+        for tokens in corpus:
+            if isinstance(tokens, Tokenized):
+                tokens = tokens.tokens
+            elif isinstance(tokens, str):
+                raise TypeError("from_tokens expects token lists; use from_texts for strings")
+            counts.update([t.lower() for t in tokens] if lower else tokens)
+        counts.pop(PAD_TOKEN, None)
+        counts.pop(OOV_TOKEN, None)
+        words = sorted(
+            (w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w)
+        )
+        if max_size is not None:
+            words = words[: max_size - 2]
+        vocab = cls(words, lower=lower, tokenizer=tokenizer)
+        vocab.counts = {w: counts[w] for w in words}
+        return vocab
+
+    @classmethod
+    def from_texts(
+        cls,
+        texts: Iterable[str],
+        max_size: int | None = None,
+        min_count: int = 1,
+        lower: bool = True,
+        tokenizer: str = "unicode_script",
+    ) -> Vocabulary:
+        """Tokenize `texts` with `tokenize` and build with `from_tokens`."""
+        tokenized = tokenize(list(texts), lower=lower, tokenizer=tokenizer)
+        return cls.from_tokens(tokenized, max_size, min_count, lower=lower, tokenizer=tokenizer)
+
+    # ------------------------------------------------------------------ lookups
+    def __len__(self) -> int:
+        return len(self._itos)
+
+    def __contains__(self, token: str) -> bool:
+        return self._norm(token) in self._stoi
+
+    def __eq__(self, other) -> bool:
+        return (
+            isinstance(other, Vocabulary)
+            and self._itos == other._itos
+            and self.lower == other.lower
+            and self.tokenizer == other.tokenizer
+        )
+
+    def __repr__(self) -> str:
+        return f"Vocabulary(size={len(self)}, lower={self.lower}, tokenizer={self.tokenizer!r})"
+
+    @property
+    def tokens(self) -> list[str]:
+        """All tokens in id order, the two special tokens first."""
+        return list(self._itos)
+
+    def _norm(self, token: str) -> str:
+        return token.lower() if self.lower else token
+
+    def token_to_id(self, token: str) -> int:
+        """The id of `token`; `OOV_ID` (1) when unknown."""
+        return self._stoi.get(self._norm(token), OOV_ID)
+
+    def id_to_token(self, index: int) -> str:
+        """The token of `index` ("<pad>" for 0, "<unk>" for 1)."""
+        index = int(index)
+        if not 0 <= index < len(self._itos):
+            raise IndexError(f"id {index} out of range for a vocabulary of {len(self)}")
+        return self._itos[index]
+
+    # ------------------------------------------------------------------ encode / decode
+    def tokenize(self, texts: str | Sequence[str]) -> list[Tokenized]:
+        """`tokenize` with this vocabulary's case and tokenizer settings."""
+        return tokenize(texts, lower=self.lower, tokenizer=self.tokenizer)
+
+    def encode(
+        self,
+        data: str | Sequence[str] | Sequence[Sequence[str]] | Sequence[Tokenized],
+        max_len: int | None = None,
+    ) -> np.ndarray:
+        """Texts or token lists → int32 ids (batch, time), right-padded with 0.
+
+        Args:
+            data: raw texts (tokenized with `self.tokenize`), token lists, or `Tokenized`.
+                A single string is one text.
+            max_len: pad / truncate (keep the first `max_len` tokens) to this length; None pads to
+                the longest sequence (at least 1 column).
+        """
+        if isinstance(data, str):
+            data = [data]
+        data = list(data)
+        if data and all(isinstance(d, str) for d in data):
+            data = self.tokenize(data)
+        rows = []
+        for d in data:
+            tokens = d.tokens if isinstance(d, Tokenized) else d
+            if isinstance(tokens, str):
+                raise TypeError("encode expects all texts or all token lists, not a mix")
+            rows.append([self.token_to_id(t) for t in tokens])
+        width = max_len if max_len is not None else max([len(r) for r in rows] + [1])
+        out = np.zeros((len(rows), width), dtype=np.int32)
+        for i, r in enumerate(rows):
+            r = r[:width]
+            out[i, : len(r)] = r
+        return out
+
+    def decode(self, ids, skip_padding: bool = True) -> list[list[str]] | list[str]:
+        """Ids → tokens. A 2-D array gives one list per row, a 1-D array one list.
+
+        Padding (id 0) is dropped unless `skip_padding=False`; OOV ids give "<unk>".
+        """
+        arr = np.asarray(ids)
+        if arr.ndim == 1:
+            return [self.id_to_token(i) for i in arr if not (skip_padding and i == PAD_ID)]
+        if arr.ndim != 2:
+            raise ValueError(f"decode expects 1-D or 2-D ids, got shape {arr.shape}")
+        return [self.decode(row, skip_padding) for row in arr]
+
+    # ------------------------------------------------------------------ saving
+    def get_config(self) -> dict:
+        return {
+            "format": "keras_relevance.Vocabulary",
+            "version": _FORMAT_VERSION,
+            "tokens": self._itos[2:],
+            "lower": self.lower,
+            "tokenizer": self.tokenizer,
+        }
+
+    def to_json(self) -> str:
+        """The vocabulary as a JSON string (`from_json` reads it back)."""
+        return json.dumps(self.get_config(), ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str) -> Vocabulary:
+        config = json.loads(text)
+        if config.get("format") != "keras_relevance.Vocabulary":
+            raise ValueError("not a keras_relevance Vocabulary JSON")
+        if config.get("version") != _FORMAT_VERSION:
+            raise ValueError(f"unsupported Vocabulary format version {config.get('version')!r}")
+        return cls(config["tokens"], lower=config["lower"], tokenizer=config["tokenizer"])
+
+    def save(self, path: str | Path) -> None:
+        """Write `to_json()` to `path` (UTF-8)."""
+        Path(path).write_text(self.to_json(), encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Vocabulary:
+        """Read a file written by `save`."""
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
