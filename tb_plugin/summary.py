@@ -1,0 +1,235 @@
+"""tf.summary-style writers for the keras-relevance TensorBoard plugin.
+
+Both writers go to the default summary writer (``with writer.as_default():``), take ``step`` like
+``tf.summary.scalar`` and return True when something was written. Each call writes one scalar string
+tensor holding a JSON payload (format and version in `metadata.py`), with
+``data_class=DATA_CLASS_TENSOR``.
+
+>>> import tensorflow as tf
+>>> from keras_relevance_tb import summary
+>>> with tf.summary.create_file_writer("/tmp/kr_logs").as_default():  # doctest: +SKIP
+...     summary.token_heatmap("heatmap/lrp", [["a", "fine", "film"]],
+...                           {1: [[0.0, 0.8, 0.1]]}, step=0, method="lrp")
+True
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+from keras_relevance_tb import metadata
+
+__all__ = ["token_heatmap", "deletion_curve"]
+
+
+def _num(x: Any) -> float | None:
+    """A compact JSON number (6 significant digits); None for NaN / inf."""
+    f = float(x)
+    if not math.isfinite(f):
+        return None
+    return float(f"{f:.6g}")
+
+
+def _nums(xs: Any) -> list[float | None]:
+    return [_num(x) for x in np.asarray(xs, dtype=np.float64).reshape(-1)]
+
+
+def _ints(xs: Any, n: int, what: str) -> list[int | None] | None:
+    if xs is None:
+        return None
+    arr = np.asarray(xs).reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{what}: expected {n} values (one per sample), got {arr.shape[0]}")
+    return [int(v) for v in arr]
+
+
+def _heatmap_payload(
+    tokens, scores, *, method, labels, predictions, logits, class_names, sample_ids
+) -> dict[str, Any]:
+    tokens = [[str(t) for t in sample] for sample in tokens]
+    n = len(tokens)
+    if not isinstance(scores, Mapping) or not scores:
+        raise ValueError("scores must be a non-empty dict {class_id: per-sample arrays}")
+    classes = sorted(int(c) for c in scores)
+    per_class: dict[int, list] = {}
+    for c, arrays in scores.items():
+        arrays = list(arrays)
+        if len(arrays) != n:
+            raise ValueError(
+                f"scores[{c!r}]: expected {n} arrays (one per sample), got {len(arrays)}"
+            )
+        per_class[int(c)] = arrays
+    if sample_ids is None:
+        ids = [str(i) for i in range(n)]
+    else:
+        ids = [str(s) for s in sample_ids]
+        if len(ids) != n:
+            raise ValueError(f"sample_ids: expected {n}, got {len(ids)}")
+        if len(set(ids)) != n:
+            raise ValueError("sample_ids must be unique")
+    labels = _ints(labels, n, "labels")
+    predictions = _ints(predictions, n, "predictions")
+    if logits is not None:
+        logits = [_nums(row) for row in logits]
+        if len(logits) != n:
+            raise ValueError(f"logits: expected {n} rows, got {len(logits)}")
+    samples = []
+    for i, toks in enumerate(tokens):
+        sample_scores = {}
+        for c in classes:
+            r = _nums(per_class[c][i])
+            if len(r) < len(toks):
+                raise ValueError(f"scores[{c}][{i}] has {len(r)} values for {len(toks)} tokens")
+            sample_scores[str(c)] = r[: len(toks)]  # drop padding (relevance 0 there)
+        samples.append(
+            {
+                "id": ids[i],
+                "tokens": toks,
+                "label": None if labels is None else labels[i],
+                "prediction": None if predictions is None else predictions[i],
+                "logits": None if logits is None else logits[i],
+                "scores": sample_scores,
+            }
+        )
+    return {
+        "summary": metadata.HEATMAP,
+        "method": str(method),
+        "classes": classes,
+        "class_names": None if class_names is None else [str(c) for c in class_names],
+        "samples": samples,
+    }
+
+
+def _write(name, payload, step, summary_metadata, family) -> bool:
+    tensor = tf.constant(metadata.encode_payload(payload), dtype=tf.string)
+    with tf.summary.experimental.summary_scope(name, family, values=[tensor, step]) as (tag, _):
+        written = tf.summary.write(tag=tag, tensor=tensor, step=step, metadata=summary_metadata)
+    # A Python bool in eager mode (the callback's case); a bool tensor inside a tf.function.
+    return bool(written) if tf.executing_eagerly() else written
+
+
+def token_heatmap(
+    name: str,
+    tokens: Sequence[Sequence[str]],
+    scores: Mapping[int, Sequence[Any]],
+    step: int | None = None,
+    description: str | None = None,
+    *,
+    method: str,
+    labels: Sequence[int] | None = None,
+    predictions: Sequence[int] | None = None,
+    logits: Any = None,
+    class_names: Sequence[str] | None = None,
+    sample_ids: Sequence[Any] | None = None,
+) -> bool:
+    """Writes per-token relevance of a batch of sentences for one explanation method.
+
+    Args:
+        name: summary name (tag), e.g. ``"heatmap/lrp"``; name scopes apply.
+        tokens: one list of token strings per sample. Tokens are untrusted text; the plugin renders
+            them as text, never HTML.
+        scores: ``{class_id: [relevance of sample 0 (time,), sample 1, ...]}``, one entry per target
+            class explained. Arrays longer than the sample's tokens are cut (padding).
+        step: int64-castable step; defaults to ``tf.summary.experimental.get_step()``.
+        description: optional Markdown description.
+        method: the method's name (``"lrp"``, ``"sa"``, ...).
+        labels: optional true class per sample.
+        predictions: optional predicted class per sample.
+        logits: optional (samples, classes) logits.
+        class_names: optional names indexed by class id.
+        sample_ids: optional unique ids (str or int) identifying a sample across steps and methods;
+            defaults to the position ``0..n-1``.
+
+    Returns:
+        True if written, False if there is no default summary writer.
+
+    Raises:
+        ValueError: shapes that do not match, or no step.
+
+    >>> token_heatmap("heatmap/sa", [["ok"]], {0: [[0.5]]}, step=1, method="sa")  # doctest: +SKIP
+    True
+    """
+    payload = _heatmap_payload(
+        tokens,
+        scores,
+        method=method,
+        labels=labels,
+        predictions=predictions,
+        logits=logits,
+        class_names=class_names,
+        sample_ids=sample_ids,
+    )
+    md = metadata.create_summary_metadata(
+        metadata.HEATMAP, method=str(method), description=description
+    )
+    return _write(name, payload, step, md, "token_heatmap_summary")
+
+
+def deletion_curve(
+    name: str,
+    curves: Mapping[str, Sequence[float]],
+    step: int | None = None,
+    description: str | None = None,
+    *,
+    x: Sequence[float] | None = None,
+    random_mean: Sequence[float] | None = None,
+    random_std: Sequence[float] | None = None,
+    kind: str = "correct",
+) -> bool:
+    """Writes word-deletion curves: accuracy after 0..K deleted words, one curve per method.
+
+    Args:
+        name: summary name (tag), e.g. ``"deletion/correct"``.
+        curves: ``{method: [accuracy after 0, 1, ..., K deletions]}``.
+        step: int64-castable step; defaults to ``tf.summary.experimental.get_step()``.
+        description: optional Markdown description.
+        x: the number of deleted words per point; defaults to ``0..K``.
+        random_mean: accuracy of random deletion (mean over runs), same length.
+        random_std: its standard deviation (drawn as a band), same length.
+        kind: ``"correct"`` (delete most relevant first on correctly classified sentences) or
+            ``"misclassified"`` (least relevant first on misclassified ones).
+
+    Returns:
+        True if written, False if there is no default summary writer.
+
+    >>> deletion_curve("deletion/correct", {"lrp": [1.0, 0.6, 0.4]}, step=0)  # doctest: +SKIP
+    True
+    """
+    if kind not in metadata.DELETION_KINDS:
+        raise ValueError(f"kind must be one of {list(metadata.DELETION_KINDS)}, got {kind!r}")
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty dict {method: accuracies}")
+    out = {str(m): _nums(v) for m, v in curves.items()}
+    lengths = {len(v) for v in out.values()}
+    if len(lengths) != 1:
+        raise ValueError(f"all curves must have the same length, got {sorted(lengths)}")
+    (k,) = lengths
+    xs = list(range(k)) if x is None else _nums(x)
+    if len(xs) != k:
+        raise ValueError(f"x has {len(xs)} points for curves of {k}")
+    random = None
+    if random_mean is not None:
+        mean = _nums(random_mean)
+        if len(mean) != k:
+            raise ValueError(f"random_mean has {len(mean)} points for curves of {k}")
+        std = None
+        if random_std is not None:
+            std = _nums(random_std)
+            if len(std) != k:
+                raise ValueError(f"random_std has {len(std)} points for curves of {k}")
+        random = {"mean": mean, "std": std}
+    elif random_std is not None:
+        raise ValueError("random_std given without random_mean")
+    payload = {
+        "summary": metadata.DELETION,
+        "kind": kind,
+        "x": xs,
+        "curves": out,
+        "random": random,
+    }
+    md = metadata.create_summary_metadata(metadata.DELETION, kind=kind, description=description)
+    return _write(name, payload, step, md, "deletion_curve_summary")
