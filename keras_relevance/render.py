@@ -1,0 +1,274 @@
+"""Token heatmaps as self-contained HTML and as 24-bit ANSI terminal text.
+
+Colours follow the papers' convention: positive relevance red, negative blue, white for zero.
+The intensity is normalised per sentence (the largest absolute score gets full colour) unless
+`max_abs` is given. Tokens are untrusted text: every token is passed through `html.escape` for
+HTML and stripped of control characters for the terminal.
+
+>>> print(to_html(["good", "film"], [1.0, -0.5]))  # doctest: +ELLIPSIS
+<div ...><span ... title="good: +1">good</span> <span ... title="film: -0.5">film</span></div>
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import unicodedata
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "Heatmap",
+    "explanation_heatmap",
+    "explanation_html",
+    "score_colors",
+    "to_html",
+    "to_terminal",
+    "write_html",
+]
+
+_ANSI_RESET = "\x1b[0m"
+_ANSI_BLACK_TEXT = "\x1b[38;2;0;0;0m"
+_DIV_STYLE = "font-family: sans-serif; line-height: 1.9; margin: 0.25em 0"
+_SPAN_STYLE = "padding: 0.1em 0.2em; border-radius: 0.2em; color: #000; background-color: "
+_LABEL_STYLE = "font-weight: bold; margin-right: 0.5em"
+
+
+# --------------------------------------------------------------------------------------- colours
+def _as_scores(tokens: Sequence[str], scores) -> np.ndarray:
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(values) != len(tokens):
+        raise ValueError(f"got {len(tokens)} tokens but {len(values)} scores")
+    return np.where(np.isfinite(values), values, 0.0)
+
+
+def score_colors(scores, max_abs: float | None = None) -> list[tuple[int, int, int]]:
+    """RGB colour per score: white → red for positive, white → blue for negative.
+
+    A score s with intensity a = min(|s| / max_abs, 1) gets (255, 255·(1−a), 255·(1−a)) when
+    s > 0 and (255·(1−a), 255·(1−a), 255) when s < 0 (rounded to integers). `max_abs` defaults
+    to the largest |s| of the sentence; non-finite scores count as 0.
+
+    >>> score_colors([2.0, -1.0, 0.0])
+    [(255, 0, 0), (128, 128, 255), (255, 255, 255)]
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    values = np.where(np.isfinite(values), values, 0.0)
+    if max_abs is None:
+        scale = float(np.max(np.abs(values))) if values.size else 0.0
+    else:
+        scale = float(max_abs)
+    colors = []
+    for value in values:
+        alpha = min(abs(value) / scale, 1.0) if scale > 0 else 0.0
+        fade = int(round(255 * (1.0 - alpha)))
+        if value > 0:
+            colors.append((255, fade, fade))
+        elif value < 0:
+            colors.append((fade, fade, 255))
+        else:
+            colors.append((255, 255, 255))
+    return colors
+
+
+def _format_score(value: float) -> str:
+    return f"{value:+.4g}"
+
+
+# ------------------------------------------------------------------------------------------ HTML
+def to_html(
+    tokens: Sequence[str],
+    scores,
+    *,
+    label: str | None = None,
+    max_abs: float | None = None,
+) -> str:
+    """One sentence as an HTML fragment: a `<div>` of coloured `<span>`s with inline CSS only.
+
+    Args:
+        tokens: the words, shown as text (escaped with `html.escape`).
+        scores: one relevance per token.
+        label: optional caption before the sentence (escaped), e.g. the method name.
+        max_abs: fixed colour scale; defaults to the sentence's largest |score|.
+
+    Returns:
+        A self-contained fragment; each span's `title` holds the token and its score (hover).
+
+    >>> to_html(["<b>"], [1.0])  # doctest: +ELLIPSIS
+    '<div ...><span ... title="&lt;b&gt;: +1">&lt;b&gt;</span></div>'
+    """
+    tokens = [str(token) for token in tokens]
+    values = _as_scores(tokens, scores)
+    spans = []
+    for token, value, (r, g, b) in zip(tokens, values, score_colors(values, max_abs), strict=True):
+        title = html.escape(f"{token}: {_format_score(value)}", quote=True)
+        spans.append(
+            f'<span style="{_SPAN_STYLE}rgb({r}, {g}, {b})" title="{title}">'
+            f"{html.escape(token, quote=True)}</span>"
+        )
+    caption = ""
+    if label is not None:
+        caption = f'<span style="{_LABEL_STYLE}">{html.escape(str(label), quote=True)}</span>'
+    return f'<div class="kr-heatmap" style="{_DIV_STYLE}">{caption}{" ".join(spans)}</div>'
+
+
+def _document(body: str, title: str) -> str:
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(title, quote=True)}</title>\n</head>\n"
+        f"<body>\n{body}\n</body>\n</html>\n"
+    )
+
+
+def write_html(path: str | os.PathLike, *heatmaps, title: str = "keras-relevance") -> str:
+    """Write one or more heatmaps to a standalone HTML file and return its path.
+
+    Each item is a `Heatmap`, an HTML fragment from `to_html`, or a `(tokens, scores)` pair.
+
+    >>> write_html("out.html", Heatmap(["good"], [1.0]))  # doctest: +SKIP
+    """
+    parts = []
+    for item in heatmaps:
+        if isinstance(item, Heatmap):
+            parts.append(item.to_html())
+        elif isinstance(item, str):
+            parts.append(item)
+        else:
+            tokens, scores = item
+            parts.append(to_html(tokens, scores))
+    path = os.fspath(path)
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(_document("\n".join(parts), title))
+    return path
+
+
+# -------------------------------------------------------------------------------------- terminal
+def _printable(token: str) -> str:
+    """Defuse terminal control characters in untrusted tokens (ESC, CR, BEL → visible escapes)."""
+    out = []
+    for char in token:
+        if unicodedata.category(char) in ("Cc", "Cf") and char != "\u200d":
+            out.append(char.encode("unicode_escape").decode("ascii"))
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+def to_terminal(
+    tokens: Sequence[str],
+    scores,
+    *,
+    max_abs: float | None = None,
+    color: bool = True,
+) -> str:
+    """One sentence for a terminal: 24-bit ANSI background colours (`ESC[48;2;R;G;Bm`), black text.
+
+    With `color=False` the tokens are followed by their scores instead, e.g. `good(+0.81)`.
+
+    >>> to_terminal(["good"], [1.0])
+    '\\x1b[48;2;255;0;0m\\x1b[38;2;0;0;0mgood\\x1b[0m'
+    """
+    tokens = [_printable(str(token)) for token in tokens]
+    values = _as_scores(tokens, scores)
+    if not color:
+        return " ".join(f"{t}({_format_score(v)})" for t, v in zip(tokens, values, strict=True))
+    parts = []
+    for token, (r, g, b) in zip(tokens, score_colors(values, max_abs), strict=True):
+        parts.append(f"\x1b[48;2;{r};{g};{b}m{_ANSI_BLACK_TEXT}{token}{_ANSI_RESET}")
+    return " ".join(parts)
+
+
+# --------------------------------------------------------------------------------------- objects
+class Heatmap:
+    """A sentence with scores that renders itself in notebooks (`_repr_html_`) and terminals.
+
+    Args:
+        tokens: the words.
+        scores: one relevance per word.
+        label: optional caption (method, target class, ...).
+        max_abs: fixed colour scale; defaults to the sentence's largest |score|.
+
+    >>> Heatmap(["a", "good", "film"], [0.0, 1.2, 0.1], label="lrp")  # doctest: +SKIP
+    """
+
+    def __init__(self, tokens, scores, label: str | None = None, max_abs: float | None = None):
+        self.tokens = [str(token) for token in tokens]
+        self.scores = _as_scores(self.tokens, scores)
+        self.label = label
+        self.max_abs = max_abs
+
+    def to_html(self) -> str:
+        return to_html(self.tokens, self.scores, label=self.label, max_abs=self.max_abs)
+
+    def _repr_html_(self) -> str:
+        return self.to_html()
+
+    def to_terminal(self, color: bool = True) -> str:
+        text = to_terminal(self.tokens, self.scores, max_abs=self.max_abs, color=color)
+        return text if self.label is None else f"{_printable(str(self.label))}: {text}"
+
+    def save(self, path: str | os.PathLike) -> str:
+        """Write a standalone HTML file."""
+        return write_html(path, self)
+
+    def __str__(self) -> str:
+        return self.to_terminal(color=False)
+
+    def __repr__(self) -> str:
+        return f"Heatmap({len(self.tokens)} tokens, label={self.label!r})"
+
+
+def _row(values, index: int) -> np.ndarray:
+    array = np.asarray(values)
+    return array[index] if array.ndim > 1 else array
+
+
+def explanation_heatmap(explanation, tokens, index: int = 0, label: str | None = None) -> Heatmap:
+    """A `Heatmap` for sample `index` of an `Explanation`.
+
+    Uses `.relevance` (batch, time), `.mask`, `.target` and `.logits`. `tokens` is the sample's
+    word list, or one list per sample. Masked (padding) positions are dropped; the default label
+    names the target class and its logit.
+
+    >>> explanation_heatmap(explainer.explain(ids), tokens)  # doctest: +SKIP
+    """
+    if tokens and not isinstance(tokens[0], str):
+        tokens = tokens[index]
+    tokens = [str(token) for token in tokens]
+    relevance = _row(explanation.relevance, index).astype(np.float64)
+    mask = getattr(explanation, "mask", None)
+    if mask is not None:
+        keep = np.asarray(_row(mask, index), dtype=bool)
+        relevance = relevance[keep]
+    relevance = relevance[: len(tokens)]
+    if len(relevance) < len(tokens):
+        tokens = tokens[: len(relevance)]
+    if label is None:
+        label = _default_label(explanation, index)
+    return Heatmap(tokens, relevance, label=label)
+
+
+def _default_label(explanation, index: int) -> str | None:
+    parts = []
+    method = getattr(explanation, "method", None)
+    if method:
+        parts.append(str(method))
+    target = getattr(explanation, "target", None)
+    if target is not None:
+        target_value = int(np.asarray(target).reshape(-1)[index] if np.ndim(target) else target)
+        parts.append(f"class {target_value}")
+        logits = getattr(explanation, "logits", None)
+        if logits is not None:
+            row = np.asarray(logits)[index] if np.ndim(logits) > 1 else np.asarray(logits)
+            if 0 <= target_value < row.shape[-1]:
+                value = float(row[target_value])
+                if math.isfinite(value):
+                    parts.append(f"logit {value:.3g}")
+    return ", ".join(parts) or None
+
+
+def explanation_html(explanation, tokens, index: int = 0, label: str | None = None) -> str:
+    """HTML fragment for sample `index` of an `Explanation`; see `explanation_heatmap`."""
+    return explanation_heatmap(explanation, tokens, index=index, label=label).to_html()

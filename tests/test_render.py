@@ -1,0 +1,103 @@
+"""HTML and terminal heatmaps: escaping, colour sign and intensity against hand-computed values."""
+
+import re
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from keras_relevance import render
+
+HOSTILE = "<img src=x onerror=alert(1)>"
+
+
+def test_colors_hand_computed():
+    # max |s| = 4: 4 → full red; -2 → half blue (255·0.5 = 127.5 → 128);
+    # 1 → quarter red (255·0.75 = 191.25 → 191); 0 → white
+    assert render.score_colors([4.0, -2.0, 1.0, 0.0]) == [
+        (255, 0, 0),
+        (128, 128, 255),
+        (255, 191, 191),
+        (255, 255, 255),
+    ]
+
+
+def test_colors_normalised_per_sentence():
+    assert render.score_colors([0.01, -0.005]) == render.score_colors([100.0, -50.0])
+
+
+def test_colors_fixed_scale_and_clipping():
+    assert render.score_colors([1.0, -3.0], max_abs=2.0) == [(255, 128, 128), (0, 0, 255)]
+
+
+def test_colors_degenerate():
+    assert render.score_colors([0.0, 0.0]) == [(255, 255, 255)] * 2
+    assert render.score_colors([np.nan, 1.0]) == [(255, 255, 255), (255, 0, 0)]
+    assert render.score_colors([]) == []
+
+
+def test_html_escapes_hostile_token():
+    out = render.to_html(["a", HOSTILE, '" onmouseover="x'], [1.0, -1.0, 0.5], label="<script>")
+    assert "<img" not in out
+    assert "<script>" not in out
+    assert "&lt;img src=x onerror=alert(1)&gt;" in out
+    assert '" onmouseover' not in out
+    # the only tags are ours
+    assert set(re.findall(r"<(/?\w+)", out)) == {"div", "/div", "span", "/span"}
+
+
+def test_html_colors_and_titles():
+    out = render.to_html(["good", "bad", "film"], [2.0, -1.0, 0.0])
+    assert out.startswith('<div class="kr-heatmap"')
+    backgrounds = re.findall(r"background-color: (rgb\([^)]*\))", out)
+    assert backgrounds == ["rgb(255, 0, 0)", "rgb(128, 128, 255)", "rgb(255, 255, 255)"]
+    assert re.findall(r'title="([^"]*)"', out) == ["good: +2", "bad: -1", "film: +0"]
+    assert "<style" not in out and "<script" not in out  # inline CSS only
+
+
+def test_html_length_mismatch():
+    with pytest.raises(ValueError, match="2 tokens but 3 scores"):
+        render.to_html(["a", "b"], [1, 2, 3])
+
+
+def test_terminal_ansi():
+    out = render.to_terminal(["good", "bad"], [1.0, -0.5])
+    assert out == (
+        "\x1b[48;2;255;0;0m\x1b[38;2;0;0;0mgood\x1b[0m "
+        "\x1b[48;2;128;128;255m\x1b[38;2;0;0;0mbad\x1b[0m"
+    )
+    assert render.to_terminal(["good", "bad"], [1.0, -0.5], color=False) == "good(+1) bad(-0.5)"
+
+
+def test_terminal_strips_control_sequences():
+    out = render.to_terminal(["\x1b[2Jevil"], [1.0])
+    assert "\x1b[2J" not in out
+    assert "\\x1b[2Jevil" in out
+
+
+def test_heatmap_object_and_file(tmp_path):
+    heatmap = render.Heatmap(["a", HOSTILE], [0.5, -1.0], label="lrp")
+    assert heatmap._repr_html_() == heatmap.to_html()
+    assert "&lt;img" in heatmap._repr_html_()
+    assert "lrp" in heatmap.to_terminal()
+    path = heatmap.save(tmp_path / "out.html")
+    text = (tmp_path / "out.html").read_text(encoding="utf-8")
+    assert path.endswith("out.html")
+    assert text.startswith("<!DOCTYPE html>") and "<img" not in text
+    render.write_html(tmp_path / "two.html", heatmap, (["x"], [1.0]), render.to_html(["y"], [-1]))
+    assert (tmp_path / "two.html").read_text(encoding="utf-8").count('class="kr-heatmap"') == 3
+
+
+def test_explanation_helpers_drop_padding():
+    explanation = SimpleNamespace(
+        relevance=np.array([[1.0, -2.0, 0.0, 0.0], [0.5, 0.0, 0.0, 0.0]]),
+        mask=np.array([[True, True, False, False], [True, False, False, False]]),
+        target=np.array([1, 0]),
+        logits=np.array([[-1.0, 2.5], [0.3, -0.3]]),
+    )
+    heatmap = render.explanation_heatmap(explanation, [["good", "bad"], ["ok"]], index=0)
+    assert heatmap.tokens == ["good", "bad"]
+    np.testing.assert_allclose(heatmap.scores, [1.0, -2.0])
+    assert heatmap.label == "class 1, logit 2.5"
+    out = render.explanation_html(explanation, ["ok"], index=1)
+    assert out.count('<span style="padding') == 1 and "class 0, logit 0.3" in out
