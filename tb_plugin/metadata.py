@@ -1,8 +1,25 @@
 """One source of truth for the keras-relevance summary format.
 
-Each summary is a scalar string tensor holding a UTF-8 JSON payload. The `SummaryMetadata` of a tag
-carries a small JSON object (``{"version": 1, "summary": "token_heatmap", "method": "lrp"}``) so
-that the plugin can list tags, methods and kinds without reading the tensors.
+Each summary is a scalar string tensor holding a UTF-8 payload: a JSON header line, then (heatmaps
+only) one JSON line per sample. Header of a heatmap::
+
+    {"version": 1, "summary": "token_heatmap", "method": "lrp", "classes": [0, 1],
+     "class_names": ["neg", "pos"] | null, "num_samples": n, "ids": ["0", ...],
+     "labels": [1, ...] | null, "predictions": [0, ...] | null}
+
+and each sample line::
+
+    {"id": "0", "tokens": ["a", "fine", "film"], "label": 1 | null, "prediction": 1 | null,
+     "logits": [-0.3, 1.2] | null, "scores": {"0": [...], "1": [0.01, 0.8, 0.1]}}
+
+A deletion curve is a single line::
+
+    {"version": 1, "summary": "deletion_curve", "kind": "correct", "num_samples": 0, "x": [0, 1, 2],
+     "curves": {"lrp": [1.0, 0.6, 0.4]}, "random": {"mean": [...], "std": [...] | null} | null}
+
+The `SummaryMetadata` of a tag carries a small JSON object
+(``{"version": 1, "summary": "token_heatmap", "method": "lrp"}``) so that the plugin can list tags,
+methods and kinds without reading the tensors.
 
 This module imports only TensorBoard's protos (no TensorFlow): the plugin uses it at start-up.
 
@@ -14,7 +31,6 @@ This module imports only TensorBoard's protos (no TensorFlow): the plugin uses i
 from __future__ import annotations
 
 import json
-import math
 from typing import Any
 
 from tensorboard.compat.proto import summary_pb2
@@ -109,41 +125,93 @@ def parse_plugin_metadata(content: bytes) -> dict[str, Any]:
     return data
 
 
-def _finite(x: Any) -> float | None:
-    f = float(x)
-    return f if math.isfinite(f) else None
+def encode_payload(header: dict[str, Any], records: list[dict[str, Any]] | None = None) -> str:
+    """Serialises a payload: one JSON header line (with the version), then one JSON line per record.
+
+    Heatmaps store one record (sample) per line so that a reader can page through 10,000 sentences
+    without parsing all of them. Non-finite floats must already be None (strict JSON).
+    """
+    lines = [
+        json.dumps({"version": PAYLOAD_VERSION, **header}, separators=(",", ":"), allow_nan=False)
+    ]
+    for record in records or ():
+        lines.append(json.dumps(record, separators=(",", ":"), allow_nan=False))
+    return "\n".join(lines)  # json.dumps never emits a raw newline
 
 
-def encode_payload(payload: dict[str, Any]) -> str:
-    """Serialises a payload dict (adds the version). Non-finite floats must already be None."""
-    return json.dumps(
-        {"version": PAYLOAD_VERSION, **payload}, separators=(",", ":"), allow_nan=False
-    )
+def _as_bytes(value: Any) -> bytes:
+    if hasattr(value, "item") and getattr(value, "shape", None) == ():
+        value = value.item()
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    raise PayloadError(f"payload is not a string scalar (got {type(value).__name__})")
+
+
+def _loads(line: bytes, what: str) -> Any:
+    try:
+        return json.loads(line)
+    except (UnicodeDecodeError, ValueError) as e:
+        raise PayloadError(f"{what} is not JSON: {e}") from None
+
+
+class Payload:
+    """One logged payload, read lazily: the header at once, records (samples) on demand.
+
+    Args:
+        value: the tensor value (bytes, str, or a 0-d numpy array of either).
+        expected: the summary type required (`HEATMAP` or `DELETION`), or None.
+
+    Raises:
+        NewerPayloadError: the payload version is newer than `PAYLOAD_VERSION`.
+        PayloadError: not a readable payload (or not of the `expected` summary type).
+
+    >>> p = Payload(encode_payload({"summary": HEATMAP, "num_samples": 1}, [{"id": "0"}]))
+    >>> p.num_records, p.record(0)["id"]
+    (1, '0')
+    """
+
+    def __init__(self, value: Any, expected: str | None = None):
+        lines = _as_bytes(value).split(b"\n")
+        header = _loads(lines[0], "payload header")
+        if not isinstance(header, dict):
+            raise PayloadError("payload header is not a JSON object")
+        _check_version(header.get("version"), "payload")
+        if header.get("summary") not in SUMMARY_KINDS:
+            raise PayloadError(f"unknown summary type {header.get('summary')!r}")
+        if expected is not None and header.get("summary") != expected:
+            raise PayloadError(f"expected a {expected} payload, got {header.get('summary')!r}")
+        n = header.get("num_samples", 0)
+        if not isinstance(n, int) or n != len(lines) - 1:
+            raise PayloadError(f"payload says {n!r} samples but holds {len(lines) - 1}")
+        self.header: dict[str, Any] = header
+        self._lines = lines
+        self.nbytes = sum(len(line) for line in lines)
+
+    @property
+    def num_records(self) -> int:
+        return len(self._lines) - 1
+
+    def record(self, index: int) -> dict[str, Any]:
+        """The record (sample) at `index` (0-based), parsed."""
+        if not 0 <= index < self.num_records:
+            raise IndexError(index)
+        record = _loads(self._lines[index + 1], f"payload record {index}")
+        if not isinstance(record, dict):
+            raise PayloadError(f"payload record {index} is not a JSON object")
+        return record
 
 
 def parse_payload(value: Any, expected: str | None = None) -> dict[str, Any]:
-    """Decodes one tensor value (bytes, str, or a 0-d numpy array of either) to a payload dict.
+    """Decodes one tensor value to a dict: the header, plus ``samples`` (all records) for heatmaps.
 
     Raises:
         NewerPayloadError: the payload version is newer than `PAYLOAD_VERSION`.
         PayloadError: not a readable payload (or not of the `expected` summary type).
     """
-    if hasattr(value, "item") and getattr(value, "shape", None) == ():
-        value = value.item()
-    if isinstance(value, (bytes, bytearray)):
-        try:
-            value = bytes(value).decode("utf-8")
-        except UnicodeDecodeError:
-            raise PayloadError("payload is not UTF-8") from None
-    if not isinstance(value, str):
-        raise PayloadError(f"payload is not a string scalar (got {type(value).__name__})")
-    try:
-        data = json.loads(value)
-    except ValueError as e:
-        raise PayloadError(f"payload is not JSON: {e}") from None
-    if not isinstance(data, dict):
-        raise PayloadError("payload is not a JSON object")
-    _check_version(data.get("version"), "payload")
-    if expected is not None and data.get("summary") != expected:
-        raise PayloadError(f"expected a {expected} payload, got {data.get('summary')!r}")
-    return data
+    payload = Payload(value, expected)
+    out = dict(payload.header)
+    if out["summary"] == HEATMAP:
+        out["samples"] = [payload.record(i) for i in range(payload.num_records)]
+    return out

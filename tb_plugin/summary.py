@@ -95,17 +95,21 @@ def _heatmap_payload(
                 "scores": sample_scores,
             }
         )
-    return {
+    header = {
         "summary": metadata.HEATMAP,
         "method": str(method),
         "classes": classes,
         "class_names": None if class_names is None else [str(c) for c in class_names],
-        "samples": samples,
+        "num_samples": n,
+        "ids": ids,
+        "labels": labels,
+        "predictions": predictions,
     }
+    return header, samples
 
 
 def _write(name, payload, step, summary_metadata, family) -> bool:
-    tensor = tf.constant(metadata.encode_payload(payload), dtype=tf.string)
+    tensor = tf.constant(metadata.encode_payload(*payload), dtype=tf.string)
     with tf.summary.experimental.summary_scope(name, family, values=[tensor, step]) as (tag, _):
         written = tf.summary.write(tag=tag, tensor=tensor, step=step, metadata=summary_metadata)
     # A Python bool in eager mode (the callback's case); a bool tensor inside a tf.function.
@@ -224,12 +228,13 @@ def deletion_curve(
         random = {"mean": mean, "std": std}
     elif random_std is not None:
         raise ValueError("random_std given without random_mean")
-    payload = {
+    header = {
         "summary": metadata.DELETION,
         "kind": kind,
+        "num_samples": 0,
         "x": xs,
         "curves": out,
         "random": random,
     }
     md = metadata.create_summary_metadata(metadata.DELETION, kind=kind, description=description)
-    return _write(name, payload, step, md, "deletion_curve_summary")
+    return _write(name, (header, None), step, md, "deletion_curve_summary")

@@ -120,7 +120,7 @@ def test_summary_validates_shapes():
 
 
 def test_summary_padding_cut_and_nan_to_null(tmp_path):
-    payload = summary._heatmap_payload(
+    header, samples = summary._heatmap_payload(
         [["a", "b"]],
         {1: [np.array([0.5, np.nan, 0.0, 0.0])]},
         method="lrp",
@@ -130,8 +130,9 @@ def test_summary_padding_cut_and_nan_to_null(tmp_path):
         class_names=None,
         sample_ids=None,
     )
-    assert payload["samples"][0]["scores"]["1"] == [0.5, None]
-    json.loads(metadata.encode_payload(payload))  # strict JSON, no NaN
+    assert samples[0]["scores"]["1"] == [0.5, None]
+    payload = metadata.parse_payload(metadata.encode_payload(header, samples))  # strict JSON
+    assert payload["ids"] == ["0"] and payload["samples"] == samples
 
 
 def test_newer_payload_version_is_a_clear_error():
