@@ -1,11 +1,23 @@
 """keras-relevance: explainable LSTM/GRU/CNN text classifiers for Keras 3."""
 
 from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.explainer import (
+    METHODS,
+    ExampleExplanation,
+    Explainer,
+    Explanation,
+    register_method,
+)
 from keras_relevance.text import Tokenized, Vocabulary, tokenize
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "METHODS",
+    "ExampleExplanation",
+    "Explainer",
+    "Explanation",
+    "register_method",
     "MethodResult",
     "ModelChain",
     "Tokenized",

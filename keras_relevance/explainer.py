@@ -1,0 +1,544 @@
+"""The public entry point: `Explainer(model).explain(ids, method=...)` → `Explanation`.
+
+Every method is a function with the contract of `keras_relevance.chain`:
+
+    def explain_<name>(chain, embeddings, mask, target, **options) -> MethodResult
+
+and is found by name in `METHODS`. Names map to "module:function" strings that are imported on
+first use, so `import keras_relevance` stays light and a method module that fails to import only
+breaks that method. Users add their own with `register_method`.
+
+The Explainer owns everything around the method: input checks with clear errors, the target class,
+splitting big batches, rows without any real token, and a final check that nothing non-finite
+leaves it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_relevance.chain import MethodResult, ModelChain
+
+MethodFn = Callable[..., MethodResult]
+
+#: name → "module:function" (imported lazily) or a callable with the method contract.
+METHODS: dict[str, str | MethodFn] = {
+    "lrp": "keras_relevance.lrp:explain_lrp",
+    "lrp_cons": "keras_relevance.lrp:explain_lrp",
+    "sa": "keras_relevance.gradients:explain_sa",
+    "gradient": "keras_relevance.gradients:explain_gradient",
+    "grad_input": "keras_relevance.gradients:explain_grad_input",
+    "integrated_gradients": "keras_relevance.gradients:explain_integrated_gradients",
+    "occlusion": "keras_relevance.perturbation:explain_occlusion",
+    "lime": "keras_relevance.perturbation:explain_lime",
+    "reat": "keras_relevance.reat:explain_reat",
+    "naive_reat": "keras_relevance.reat:explain_naive_reat",
+}
+
+#: options a name implies (the caller's options win): "lrp_cons" is LRP with bias_factor=1.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "lrp_cons": {"bias_factor": 1.0},
+}
+
+
+def register_method(name: str, func: MethodFn | str, **defaults: Any) -> None:
+    """Make `func` available as `Explainer.explain(..., method=name)`.
+
+    Args:
+        name: the method name; an existing name is replaced.
+        func: a callable `func(chain, embeddings, mask, target, **options) -> MethodResult`,
+            or a "module:function" string imported on first use.
+        **defaults: options passed to `func` unless the caller gives them.
+
+    >>> def explain_ones(chain, emb, mask, target):                 # doctest: +SKIP
+    ...     return MethodResult(relevance=mask.numpy().astype(float))
+    >>> register_method("ones", explain_ones)                        # doctest: +SKIP
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"method name must be a non-empty string, got {name!r}")
+    if not (callable(func) or (isinstance(func, str) and ":" in func)):
+        raise TypeError(f"func must be a callable or a 'module:function' string, got {func!r}")
+    METHODS[name] = func
+    if defaults:
+        METHOD_DEFAULTS[name] = dict(defaults)
+    else:
+        METHOD_DEFAULTS.pop(name, None)
+
+
+def get_method(name: str) -> MethodFn:
+    """The method function registered as `name` (imports its module on first use)."""
+    if not isinstance(name, str) or name not in METHODS:
+        raise KeyError(f"unknown method {name!r}; known: {sorted(METHODS)}")
+    func = METHODS[name]
+    if callable(func):
+        return func
+    module_name, _, attr = func.partition(":")
+    module = importlib.import_module(module_name)
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ImportError(
+            f"method {name!r} is registered as {func!r}, but {module_name} has no {attr!r}"
+        ) from None
+
+
+# ---------------------------------------------------------------------------------- results
+@dataclass
+class ExampleExplanation:
+    """One example of an `Explanation` (what `explanation[i]` returns).
+
+    Arrays lose their batch axis: `relevance` (time,), `per_dim` (time, dim) or None,
+    `logits` (classes,), `mask` (time,); `target` is an int and `delta` a float or None.
+    """
+
+    relevance: np.ndarray
+    per_dim: np.ndarray | None
+    logits: np.ndarray
+    target: int
+    delta: float | None
+    method: str
+    options: dict = field(default_factory=dict)
+    mask: np.ndarray | None = None
+
+    def top_tokens(self, k: int = 5, tokens: Sequence[str] | None = None) -> list[tuple]:
+        """The `k` real positions with the highest relevance, best first.
+
+        Returns `(position, score)` pairs, or `(position, token, score)` when `tokens` is given.
+        """
+        mask = np.ones_like(self.relevance, bool) if self.mask is None else self.mask
+        positions = np.flatnonzero(mask)
+        order = positions[np.argsort(-self.relevance[positions], kind="stable")][: max(k, 0)]
+        if tokens is None:
+            return [(int(t), float(self.relevance[t])) for t in order]
+        return [(int(t), tokens[t], float(self.relevance[t])) for t in order]
+
+
+@dataclass
+class Explanation:
+    """What `Explainer.explain` returns (NumPy arrays, batch first).
+
+    Attributes:
+        relevance: (batch, time) word relevance, exactly 0 where `mask` is False.
+        per_dim: (batch, time, dim) relevance per embedding dimension, or None.
+        logits: (batch, classes) pre-softmax scores of the model.
+        target: (batch,) the explained class of each example.
+        delta: (batch,) conservation error (LRP), or None.
+        method: the method name.
+        options: the options the method ran with (defaults of the name included).
+        mask: (batch, time) True at real tokens.
+
+    `len(e)` is the batch size, `e[i]` an `ExampleExplanation`, `e[2:5]` or `e[[0, 3]]` a
+    smaller `Explanation`.
+
+    >>> e = Explainer(model).explain(ids, method="sa")   # doctest: +SKIP
+    >>> e[0].top_tokens(3)                               # doctest: +SKIP
+    [(4, 0.91), (1, 0.33), (7, 0.12)]
+    """
+
+    relevance: np.ndarray
+    per_dim: np.ndarray | None
+    logits: np.ndarray
+    target: np.ndarray
+    delta: np.ndarray | None
+    method: str
+    options: dict
+    mask: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.relevance.shape[0])
+
+    def __getitem__(self, index):
+        if isinstance(index, int | np.integer):
+            i = int(index)
+            if not -len(self) <= i < len(self):
+                raise IndexError(f"index {i} out of range for {len(self)} examples")
+            return ExampleExplanation(
+                relevance=self.relevance[i],
+                per_dim=None if self.per_dim is None else self.per_dim[i],
+                logits=self.logits[i],
+                target=int(self.target[i]),
+                delta=None if self.delta is None else float(self.delta[i]),
+                method=self.method,
+                options=self.options,
+                mask=self.mask[i],
+            )
+        if isinstance(index, slice):
+            pick = index
+        else:
+            pick = np.asarray(index)
+            if pick.dtype == bool or np.issubdtype(pick.dtype, np.integer):
+                pick = np.atleast_1d(pick)
+            else:
+                raise TypeError(f"Explanation indices must be int, slice or int/bool arrays; got "
+                                f"{type(index).__name__}")
+        return Explanation(
+            relevance=self.relevance[pick],
+            per_dim=None if self.per_dim is None else self.per_dim[pick],
+            logits=self.logits[pick],
+            target=self.target[pick],
+            delta=None if self.delta is None else self.delta[pick],
+            method=self.method,
+            options=self.options,
+            mask=self.mask[pick],
+        )
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self[i]
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """(batch,) number of real tokens per example."""
+        return self.mask.sum(axis=1)
+
+    def top_tokens(self, k: int = 5, tokens: Sequence[Sequence[str]] | None = None) -> list:
+        """`ExampleExplanation.top_tokens` for every example (one list per example)."""
+        if tokens is None:
+            return [ex.top_tokens(k) for ex in self]
+        if len(tokens) != len(self):
+            raise ValueError(f"got tokens for {len(tokens)} examples, explanation has {len(self)}")
+        return [ex.top_tokens(k, toks) for ex, toks in zip(self, tokens, strict=True)]
+
+
+# ---------------------------------------------------------------------------------- explainer
+class Explainer:
+    """Explains the predictions of a Keras text classifier.
+
+    Args:
+        model: a built Keras 3 model, Embedding → RNN / CNN layers → Dense head (stock LSTM/GRU
+            or the Explainable layers; a softmax head is explained at its logits). A model
+            without an Embedding takes embeddings (batch, time, dim) as input.
+        batch_size: at most this many examples go through a method at once.
+
+    >>> ex = Explainer(model)                                     # doctest: +SKIP
+    >>> e = ex.explain(ids, method="lrp")                         # doctest: +SKIP
+    >>> e.relevance.shape, e.target                               # doctest: +SKIP
+    ((2, 12), array([1, 0]))
+    """
+
+    def __init__(self, model: keras.Model, batch_size: int = 256):
+        if not isinstance(model, keras.Model):
+            raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
+            raise TypeError(f"batch_size must be a positive int, got {batch_size!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be a positive int, got {batch_size}")
+        self.model = model
+        self.batch_size = int(batch_size)
+        self._chain: ModelChain | None = None
+        if model.built:
+            self._chain = ModelChain.from_model(model)
+
+    @property
+    def chain(self) -> ModelChain:
+        """The model's `ModelChain`, built once (on first use if the model was not built)."""
+        if self._chain is None:
+            self._chain = ModelChain.from_model(self.model)
+        return self._chain
+
+    # -------------------------------------------------------------------------- explain
+    def explain(
+        self,
+        token_ids,
+        method: str = "lrp",
+        target=None,
+        **options: Any,
+    ) -> Explanation:
+        """Explain the model's score for `target` on each example.
+
+        Args:
+            token_ids: int array or tensor (batch, time), padded with 0 when the Embedding has
+                `mask_zero=True`; a list of unequal-length id lists is right-padded with 0 then.
+                For a model without an Embedding: float embeddings (batch, time, dim).
+            method: a name in `METHODS`: "lrp", "lrp_cons", "sa", "gradient", "grad_input",
+                "integrated_gradients", "occlusion", "lime", "reat", "naive_reat".
+            target: None (the predicted class), one int for all examples, or one int each.
+            **options: passed to the method (e.g. `eps`, `bias_factor`, `steps`, `samples`).
+
+        Returns:
+            An `Explanation`. An empty batch gives an empty Explanation (batch 0) without
+            running the method; rows without real tokens get relevance 0 (delta 0) without
+            running it either.
+
+        Raises:
+            KeyError: unknown method. TypeError: float ids for a model with an Embedding, or a
+            non-integer target. ValueError: wrong rank or embedding size, ids outside
+            [0, vocab_size), target outside [0, classes), non-finite weights or logits, or a
+            method that returned non-finite relevance.
+        """
+        func = get_method(method)
+        options = {**METHOD_DEFAULTS.get(method, {}), **options}
+        chain = self.chain
+        inputs = self._check_inputs(token_ids)
+        batch, time = inputs.shape[0], inputs.shape[1]
+        dtype = chain.compute_dtype
+        num_classes = chain.num_classes
+
+        if batch == 0:
+            return Explanation(
+                relevance=np.zeros((0, time), dtype),
+                per_dim=None,
+                logits=np.zeros((0, num_classes), dtype),
+                target=self._check_target(target, None, 0),
+                delta=None,
+                method=method,
+                options=options,
+                mask=np.zeros((0, time), bool),
+            )
+
+        self._check_finite_weights()
+        mask_all, logits_all = self._forward(inputs)
+        bad = ~np.isfinite(logits_all).all(axis=1)
+        if bad.any():
+            rows = np.flatnonzero(bad)
+            raise ValueError(
+                f"the model gives non-finite logits for {bad.sum()} of {batch} examples "
+                f"(rows {rows[:10].tolist()}); explanations of NaN/Inf scores are meaningless"
+            )
+        target_arr = self._check_target(target, logits_all, batch)
+
+        relevance = np.zeros((batch, time), dtype)
+        per_dim = None
+        delta = None
+        rows = np.flatnonzero(mask_all.any(axis=1))  # rows without real tokens stay 0
+        for start in range(0, len(rows), self.batch_size):
+            idx = rows[start : start + self.batch_size]
+            emb, mask = chain.embed(inputs[idx])
+            tgt = tf.constant(target_arr[idx], tf.int32)
+            result = func(chain, emb, mask, tgt, **options)
+            if not isinstance(result, MethodResult):
+                result = MethodResult(*result)
+            rel = np.asarray(result.relevance)
+            if rel.shape != (len(idx), time):
+                raise ValueError(
+                    f"method {method!r} returned relevance of shape {rel.shape}, "
+                    f"expected {(len(idx), time)}"
+                )
+            relevance[idx] = rel
+            if result.per_dim is not None:
+                pd = np.asarray(result.per_dim)
+                if per_dim is None:
+                    per_dim = np.zeros((batch, time, pd.shape[-1]), dtype)
+                per_dim[idx] = pd
+            if result.delta is not None:
+                if delta is None:
+                    delta = np.zeros((batch,), dtype)
+                delta[idx] = np.asarray(result.delta)
+
+        relevance[~mask_all] = 0
+        if per_dim is not None:
+            per_dim[~mask_all] = 0
+        self._check_finite_result(method, relevance, per_dim, delta)
+        return Explanation(
+            relevance=relevance,
+            per_dim=per_dim,
+            logits=logits_all,
+            target=target_arr,
+            delta=delta,
+            method=method,
+            options=options,
+            mask=mask_all,
+        )
+
+    __call__ = explain
+
+    def predict_logits(self, token_ids) -> np.ndarray:
+        """The model's pre-softmax scores (batch, classes), checked like `explain`'s input."""
+        inputs = self._check_inputs(token_ids)
+        if inputs.shape[0] == 0:
+            return np.zeros((0, self.chain.num_classes), self.chain.compute_dtype)
+        return self._forward(inputs)[1]
+
+    # -------------------------------------------------------------------------- checks
+    def _check_inputs(self, token_ids) -> np.ndarray:
+        chain = self.chain
+        if isinstance(token_ids, tf.RaggedTensor):
+            token_ids = token_ids.to_tensor(0)
+        if isinstance(token_ids, tf.Tensor | tf.Variable) or hasattr(token_ids, "numpy"):
+            token_ids = np.asarray(token_ids)
+        if chain.embedding is None:
+            return self._check_embedded(token_ids)
+        if isinstance(token_ids, list | tuple):
+            token_ids = _pad_ragged(token_ids, chain.mask_zero)
+        arr = np.asarray(token_ids)
+        if arr.dtype == object:
+            raise TypeError("token_ids must be an int array (batch, time); got an object array")
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
+            if arr.size == 0 and arr.dtype == np.float64 and arr.ndim in (1, 2):
+                arr = arr.astype(np.int64)  # np.asarray([]) / [[]] is float64: an empty batch
+            else:
+                raise TypeError(
+                    f"token_ids must be integers (batch, time), got dtype {arr.dtype}; "
+                    "float input is accepted only by models without an Embedding layer "
+                    "(then it is the embeddings, (batch, time, dim))"
+                )
+        if arr.ndim == 1 and arr.size == 0:
+            arr = arr.reshape(0, 0)
+        if arr.ndim != 2:
+            hint = " (wrap one sequence as [ids])" if arr.ndim == 1 else ""
+            raise ValueError(
+                f"token_ids must have shape (batch, time), got shape {arr.shape}{hint}"
+            )
+        if arr.size:
+            vocab = chain.vocab_size
+            low = arr < 0
+            high = arr >= vocab
+            for bad, what in ((low, "negative"), (high, "outside the vocabulary")):
+                if bad.any():
+                    b, t = np.argwhere(bad)[0]
+                    raise ValueError(
+                        f"token id {int(arr[b, t])} at position (row {b}, time {t}) is {what}: "
+                        f"ids must lie in [0, {vocab}) (vocab size {vocab}); "
+                        f"{int(bad.sum())} such id(s) in total"
+                    )
+        if arr.shape[1] == 0 and arr.shape[0] > 0 and not chain.mask_zero:
+            raise ValueError(
+                "sequences of length 0 cannot be explained by a model whose Embedding has no "
+                "mask_zero=True (there is no padding to stand for them)"
+            )
+        return arr.astype(np.int32, copy=False)
+
+    def _check_embedded(self, x) -> np.ndarray:
+        if isinstance(x, list | tuple):
+            x = np.asarray(x)
+        arr = np.asarray(x)
+        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.floating):
+            if np.issubdtype(arr.dtype, np.integer) and arr.size == 0:
+                arr = arr.astype(np.float32)
+            else:
+                raise TypeError(
+                    f"model {self.model.name!r} has no Embedding layer, so its input is the "
+                    f"embeddings: a float array (batch, time, dim); got dtype {arr.dtype}"
+                )
+        if arr.ndim != 3:
+            raise ValueError(
+                f"model {self.model.name!r} has no Embedding layer: input must be embeddings "
+                f"(batch, time, dim), got shape {arr.shape}"
+            )
+        expected = _input_dim(self.model)
+        if expected is not None and arr.shape[2] != expected:
+            raise ValueError(
+                f"embedding size {arr.shape[2]} does not match the model's input size {expected}"
+            )
+        if arr.shape[0] and arr.shape[1] == 0:
+            raise ValueError("sequences of length 0 cannot be explained by a model without "
+                             "an Embedding with mask_zero=True")
+        if not np.isfinite(arr).all():
+            b, t, _ = np.argwhere(~np.isfinite(arr))[0]
+            raise ValueError(f"input embeddings contain NaN/Inf (first at row {b}, time {t})")
+        return arr
+
+    def _check_target(self, target, logits, batch) -> np.ndarray:
+        num_classes = self.chain.num_classes
+        if target is None:
+            if logits is None:
+                return np.zeros((0,), np.int64)
+            return np.argmax(logits, axis=1).astype(np.int64)
+        if isinstance(target, tf.Tensor | tf.Variable):
+            target = target.numpy()
+        arr = np.asarray(target)
+        if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
+            raise TypeError(f"target must be None, an int or ints (batch,), got dtype {arr.dtype}")
+        if arr.ndim == 0:
+            arr = np.full((batch,), int(arr), np.int64)
+        elif arr.ndim != 1 or arr.shape[0] != batch:
+            raise ValueError(
+                f"target must be an int or one int per example: shape ({batch},), got {arr.shape}"
+            )
+        arr = arr.astype(np.int64)
+        bad = (arr < 0) | (arr >= num_classes)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise ValueError(
+                f"target {int(arr[i])} (example {i}) is out of range: the model has "
+                f"{num_classes} classes, so targets lie in [0, {num_classes})"
+            )
+        return arr
+
+    def _check_finite_weights(self) -> None:
+        chain = self.chain
+        for layer in (chain.embedding, *chain.body, chain.head):
+            if layer is None:
+                continue
+            for w in layer.weights:
+                value = tf.convert_to_tensor(w)
+                if value.dtype.is_floating and not bool(
+                    tf.reduce_all(tf.math.is_finite(value))
+                ):
+                    raise ValueError(
+                        f"weight {getattr(w, 'path', w.name)!r} of layer {layer.name!r} "
+                        "contains NaN/Inf: the model is not finite, so there is nothing to "
+                        "explain"
+                    )
+
+    def _forward(self, inputs):
+        """Mask (batch, time) and logits (batch, classes) of all rows, in batch_size chunks."""
+        chain = self.chain
+        masks, parts = [], []
+        for start in range(0, inputs.shape[0], self.batch_size):
+            emb, mask = chain.embed(inputs[start : start + self.batch_size])
+            masks.append(np.asarray(mask))
+            if inputs.shape[1] == 0:
+                logits = _empty_logits(chain, emb)
+            else:
+                logits = chain.logits(emb, mask)
+            parts.append(np.asarray(tf.cast(logits, chain.compute_dtype)))
+        return np.concatenate(masks, axis=0), np.concatenate(parts, axis=0)
+
+    @staticmethod
+    def _check_finite_result(method, relevance, per_dim, delta) -> None:
+        for name, arr in (("relevance", relevance), ("per_dim", per_dim), ("delta", delta)):
+            if arr is not None and not np.isfinite(arr).all():
+                rows = np.flatnonzero(~np.isfinite(arr.reshape(arr.shape[0], -1)).all(axis=1))
+                raise ValueError(
+                    f"method {method!r} produced non-finite {name} for rows "
+                    f"{rows[:10].tolist()} although the model's logits are finite"
+                )
+
+
+def _empty_logits(chain, emb) -> tf.Tensor:
+    """Logits of length-0 sequences: one padding step, fully masked."""
+    batch, dim = int(emb.shape[0]), int(emb.shape[-1])
+    pad = tf.zeros((batch, 1, dim), chain.compute_dtype)
+    return chain.logits(pad, tf.zeros((batch, 1), tf.bool))
+
+
+def _pad_ragged(rows, mask_zero: bool):
+    """Right-pad a list of id lists with 0 (only for mask_zero models)."""
+    if not rows or not all(isinstance(r, list | tuple | np.ndarray) for r in rows):
+        return rows
+    lengths = {len(r) for r in rows}
+    if len(lengths) <= 1:
+        return rows
+    if not mask_zero:
+        raise ValueError(
+            f"sequences have different lengths {sorted(lengths)[:5]}; padding them needs an "
+            "Embedding with mask_zero=True (pad them yourself otherwise)"
+        )
+    width = max(lengths)
+    out = np.zeros((len(rows), width), np.int64)
+    for i, r in enumerate(rows):
+        r = np.asarray(r)
+        if r.size and (r.dtype == bool or not np.issubdtype(r.dtype, np.integer)):
+            raise TypeError(f"token_ids must be integers, row {i} has dtype {r.dtype}")
+        out[i, : len(r)] = r
+    return out
+
+
+def _input_dim(model) -> int | None:
+    try:
+        shape = model.inputs[0].shape
+    except (AttributeError, IndexError, TypeError, ValueError):
+        try:
+            shape = model.layers[0].input.shape
+        except (AttributeError, IndexError, TypeError, ValueError):
+            return None
+    dim = shape[-1] if shape is not None and len(shape) == 3 else None
+    return None if dim is None else int(dim)
