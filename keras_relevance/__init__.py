@@ -8,11 +8,25 @@ from keras_relevance.explainer import (
     Explanation,
     register_method,
 )
+from keras_relevance.layers import (
+    ExplainableGRU,
+    ExplainableLSTM,
+    bidirectional_call_with_gates,
+    check_explainable,
+    explainable_twin,
+    make_explainable,
+)
 from keras_relevance.text import Tokenized, Vocabulary, tokenize
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExplainableGRU",
+    "ExplainableLSTM",
+    "bidirectional_call_with_gates",
+    "check_explainable",
+    "explainable_twin",
+    "make_explainable",
     "METHODS",
     "ExampleExplanation",
     "Explainer",
