@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -23,6 +25,11 @@ def _sentences():
         ["the", "plot", "is", "dull", "and", "slow"],
         ["not", "bad", "at", "all"],
     ]
+
+
+def _curve(kind, i):
+    fall = [1.0, 0.75 - 0.1 * i, 0.55 - 0.12 * i, 0.45 - 0.12 * i]
+    return fall if kind == "correct" else [1.0 - v for v in fall]
 
 
 def _write_run(run_dir, steps=STEPS, methods=METHODS):
@@ -56,10 +63,10 @@ def _write_run(run_dir, steps=STEPS, methods=METHODS):
             for kind in metadata.DELETION_KINDS:
                 assert summary.deletion_curve(
                     f"deletion/{kind}",
-                    {m: [1.0, 0.8 - 0.1 * i, 0.6 - 0.1 * i] for i, m in enumerate(methods)},
+                    {m: _curve(kind, i) for i, m in enumerate(methods)},
                     step=step,
-                    random_mean=[1.0, 0.9, 0.85],
-                    random_std=[0.0, 0.05, 0.07],
+                    random_mean=_curve(kind, -1.5),
+                    random_std=[0.0, 0.05, 0.07, 0.08],
                     kind=kind,
                 )
     writer.close()
@@ -73,9 +80,15 @@ def logdir(tmp_path_factory):
     return root
 
 
-def make_provider(logdir):
-    """TensorBoard's own data provider, keeping every step of the plugin's tags."""
-    mux = tb_multiplexer.EventMultiplexer(tensor_size_guidance={metadata.PLUGIN_NAME: 0})
+def make_provider(logdir, keep_all=True):
+    """TensorBoard's own data provider; keeps every step of the plugin's tags (0 = all) or not."""
+    from tensorboard.backend.event_processing import data_ingester
+
+    guidance = {metadata.PLUGIN_NAME: 0} if keep_all else None
+    mux = tb_multiplexer.EventMultiplexer(
+        size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,  # as `tensorboard` itself
+        tensor_size_guidance=guidance,
+    )
     mux.AddRunsFromDirectory(str(logdir))
     mux.Reload()
     return tb_data_provider.MultiplexerDataProvider(mux, str(logdir))
@@ -143,3 +156,191 @@ def test_newer_payload_version_is_a_clear_error():
         metadata.parse_plugin_metadata(newer.encode())
     with pytest.raises(metadata.PayloadError):
         metadata.parse_payload(b"not json")
+
+
+# ---- plugin *_impl over TensorBoard's own data provider --------------------------------------
+
+
+def make_plugin(logdir, **mux_kwargs):
+    from keras_relevance_tb import plugin
+    from tensorboard.plugins import base_plugin
+
+    provider = make_provider(logdir, **mux_kwargs)
+    return plugin.KerasRelevancePlugin(
+        base_plugin.TBContext(data_provider=provider, logdir=str(logdir))
+    )
+
+
+@pytest.fixture(scope="module")
+def tb_plugin(logdir):
+    return make_plugin(logdir)
+
+
+CTX = tb_context.RequestContext()
+
+
+def test_plugin_module_imports_neither_tensorflow_nor_keras_relevance():
+    code = (
+        "import sys, keras_relevance_tb.plugin\n"
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('tensorflow', 'keras', 'keras_relevance', 'tf_keras'))\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+def test_runs_lists_tags_steps_methods_classes(tb_plugin):
+    listing = tb_plugin.runs_impl(CTX, "")
+    assert [r["run"] for r in listing["runs"]] == ["eval", "train"]
+    assert listing["methods"] == sorted(METHODS)
+    assert listing["notes"] == []  # every step kept
+    train = listing["runs"][1]
+    heat = {h["method"]: h for h in train["heatmaps"]}
+    assert set(heat) == set(METHODS)
+    assert heat["lrp"]["steps"] == list(STEPS)
+    assert heat["lrp"]["classes"] == [0, 1]
+    assert heat["lrp"]["class_names"] == ["negative", "positive"]
+    assert heat["lrp"]["num_samples"] == 3 and heat["lrp"]["error"] is None
+    kinds = {d["kind"]: d for d in train["deletion_curves"]}
+    assert set(kinds) == {"correct", "misclassified"}
+    assert kinds["correct"]["methods"] == sorted(METHODS)
+
+
+def test_default_loader_sampling_is_explained(logdir):
+    sampled = make_plugin(logdir, keep_all=False)
+    listing = sampled.runs_impl(CTX, "")
+    train = listing["runs"][1]
+    assert len(train["heatmaps"][0]["steps"]) == 10
+    assert any("--samples_per_plugin keras_relevance=0" in n for n in listing["notes"])
+
+
+def test_heatmaps_pages_steps_filters(tb_plugin):
+    page = tb_plugin.heatmaps_impl(CTX, "", run="train", tag="heatmap/sa")
+    assert page["step"] == STEPS[-1] and page["steps"] == list(STEPS)
+    assert page["total"] == 3 and page["offset"] == 0 and len(page["samples"]) == 3
+    s0 = page["samples"][0]
+    assert s0["id"] == "s0" and s0["index"] == 0 and s0["tokens"][3] == HOSTILE
+    assert s0["label"] == 1 and s0["prediction"] == 1
+    expected = np.linspace(-1, 1, 4) * 2 * (1 + STEPS[-1] / 10)
+    assert s0["scores"]["1"] == pytest.approx(expected, rel=1e-5)
+    page = tb_plugin.heatmaps_impl(
+        CTX, "", run="train", method="sa", step="5", offset="1", limit="1"
+    )
+    assert page["step"] == 5 and [s["id"] for s in page["samples"]] == ["s1"]
+    assert page["total"] == 3
+    assert page["samples"][0]["scores"]["0"][0] == pytest.approx(2 * 1.5, rel=1e-5)
+    wrong = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", filter="misclassified")
+    assert [s["id"] for s in wrong["samples"]] == ["s2"] and wrong["total"] == 1
+    only = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", target="0")
+    assert list(only["samples"][0]["scores"]) == ["0"]
+    past = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", offset="10")
+    assert past["samples"] == [] and past["total"] == 3
+
+
+def test_sample_side_by_side_and_history(tb_plugin):
+    side = tb_plugin.sample_impl(CTX, "", run="train", id="s1", step="2")
+    assert side["step"] == 2
+    assert [m["method"] for m in side["methods"]] == ["lrp", "reat", "sa"]
+    for m in side["methods"]:
+        assert m["error"] is None and m["sample"]["id"] == "s1"
+    history = tb_plugin.sample_history_impl(CTX, "", run="train", method="reat", id="s0")
+    assert [h["step"] for h in history["history"]] == list(STEPS)
+    first, last = history["history"][0]["sample"], history["history"][-1]["sample"]
+    assert last["scores"]["1"][-1] == pytest.approx(first["scores"]["1"][-1] * 4, rel=1e-5)
+
+
+def test_deletion_curves(tb_plugin):
+    body = tb_plugin.deletion_curves_impl(CTX, "", run="train")
+    curves = {c["kind"]: c for c in body["deletion_curves"]}
+    assert curves["correct"]["x"] == [0, 1, 2, 3]
+    assert curves["correct"]["curves"]["sa"] == pytest.approx(_curve("correct", 1))
+    assert curves["misclassified"]["random"]["std"] == pytest.approx([0.0, 0.05, 0.07, 0.08])
+    one = tb_plugin.deletion_curves_impl(CTX, "", run="eval", tag="deletion/correct", step="0")
+    assert [c["step"] for c in one["deletion_curves"]] == [0]
+
+
+BAD_REQUESTS = [
+    ("heatmaps_impl", {"run": "../../etc", "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "/etc/passwd", "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "train/../../x", "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "C:\\x", "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "nope", "tag": "heatmap/lrp"}, 404),
+    ("heatmaps_impl", {"run": None, "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "train\x00", "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "x" * 10_000, "tag": "heatmap/lrp"}, 400),
+    ("heatmaps_impl", {"run": "train"}, 400),
+    ("heatmaps_impl", {"run": "train", "tag": "heatmap/nope"}, 404),
+    ("heatmaps_impl", {"run": "train", "tag": "deletion/correct"}, 404),
+    ("heatmaps_impl", {"run": "train", "method": "<script>"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "nope"}, 404),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "3"}, 404),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "1e3"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "9" * 40}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "99999999999999999999"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "offset": "-1"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "offset": "1" * 30}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "0"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "100000"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "ten"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "filter": "odd"}, 400),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "target": "7"}, 404),
+    ("heatmaps_impl", {"run": "train", "method": "lrp", "target": "x"}, 400),
+    ("sample_impl", {"run": "train", "id": "nope"}, 404),
+    ("sample_impl", {"run": "train", "id": None}, 400),
+    ("sample_impl", {"run": "../../etc", "id": "s0"}, 400),
+    ("sample_impl", {"run": "train", "id": "s0", "step": "4"}, 404),
+    ("sample_history_impl", {"run": "train", "method": "lrp", "id": "nope"}, 404),
+    ("deletion_curves_impl", {"run": "train", "tag": "heatmap/lrp"}, 404),
+    ("deletion_curves_impl", {"run": "train", "step": "x"}, 400),
+    ("deletion_curves_impl", {"run": "train", "tag": "deletion/correct", "step": "3"}, 404),
+]
+
+
+@pytest.mark.parametrize(("impl", "args", "code"), BAD_REQUESTS)
+def test_bad_requests_are_4xx_with_a_message(tb_plugin, impl, args, code):
+    from keras_relevance_tb.plugin import RouteError
+
+    with pytest.raises(RouteError) as info:
+        getattr(tb_plugin, impl)(CTX, "", **args)
+    assert info.value.code == code
+    assert info.value.message
+
+
+def _write_raw(run_dir, tag, header_version, metadata_version, step=0):
+    """A heatmap written as a future keras-relevance might: newer header / metadata versions."""
+    from tensorboard.compat.proto import summary_pb2
+
+    md = metadata.create_summary_metadata(metadata.HEATMAP, method="future")
+    content = json.loads(md.plugin_data.content)
+    content["version"] = metadata_version
+    md.plugin_data.content = json.dumps(content).encode()
+    assert md.data_class == summary_pb2.DATA_CLASS_TENSOR
+    header = {"version": header_version, "summary": "token_heatmap", "num_samples": 0}
+    writer = tf.summary.create_file_writer(str(run_dir))
+    with writer.as_default():
+        tf.summary.write(tag, tf.constant(json.dumps(header)), step=step, metadata=md)
+    writer.close()
+
+
+def test_newer_payload_version_is_an_error_per_item(tmp_path):
+    _write_run(tmp_path / "run", steps=(0,), methods=("lrp",))
+    newer = metadata.PAYLOAD_VERSION + 1
+    _write_raw(tmp_path / "run", "heatmap/future_meta", metadata.PAYLOAD_VERSION, newer)
+    _write_raw(tmp_path / "run", "heatmap/future_payload", newer, metadata.PAYLOAD_VERSION)
+    p = make_plugin(tmp_path)
+    listing = p.runs_impl(CTX, "")
+    heat = {h["tag"]: h for h in listing["runs"][0]["heatmaps"]}
+    assert heat["heatmap/lrp"]["error"] is None
+    for tag in ("heatmap/future_meta", "heatmap/future_payload"):
+        assert "Upgrade keras-relevance" in heat[tag]["error"]
+    side = p.sample_impl(CTX, "", run="run", id="s0")
+    errors = {m["tag"]: m["error"] for m in side["methods"]}
+    assert errors["heatmap/lrp"] is None
+    assert "Upgrade keras-relevance" in errors["heatmap/future_payload"]
+    assert "Upgrade keras-relevance" in errors["heatmap/future_meta"]
+    from keras_relevance_tb.plugin import RouteError
+
+    for tag in ("heatmap/future_meta", "heatmap/future_payload"):
+        with pytest.raises(RouteError, match="Upgrade keras-relevance") as info:
+            p.heatmaps_impl(CTX, "", run="run", tag=tag)
+        assert info.value.code == 422

@@ -1,0 +1,593 @@
+"""The keras-relevance TensorBoard plugin: routes over the data provider, and a static dashboard.
+
+TensorBoard imports this module at start-up for every user, so it never imports TensorFlow or
+keras_relevance (a test checks this in a subprocess). Routes are thin; each ``*_impl(ctx,
+experiment, ...)`` method is pure (data provider in, JSON-ready dict out), validates its raw string
+arguments and raises `RouteError` (a 4xx answer with a JSON message) for bad input. The route
+contract with examples is in ``http_api.md``.
+"""
+
+from __future__ import annotations
+
+import collections
+import functools
+import json
+import mimetypes
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+from keras_relevance_tb import metadata
+from tensorboard import errors, plugin_util
+from tensorboard.backend import http_util
+from tensorboard.data import provider
+from tensorboard.plugins import base_plugin
+from werkzeug import wrappers
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Served files are fixed at import: a request can only name one of these, never a path.
+STATIC_FILES = (
+    frozenset(p.name for p in STATIC_DIR.iterdir() if p.is_file())
+    if STATIC_DIR.is_dir()
+    else frozenset()
+)
+_MIMETYPES = {
+    ".js": "text/javascript",
+    ".css": "text/css",
+    ".html": "text/html",
+    ".svg": "image/svg+xml",
+}
+
+# read_tensors(downsample=...) keeps at most this many steps per tag (0 would return nothing). The
+# loader itself keeps only 10 steps of a third-party tag unless TensorBoard runs with
+# `--samples_per_plugin keras_relevance=0` (see http_api.md).
+DOWNSAMPLE = 1_000_000
+LOADER_DEFAULT_SAMPLES = 10
+MAX_LIMIT = 500
+DEFAULT_LIMIT = 25
+MAX_OFFSET = 10**9
+INT64 = (-(2**63), 2**63 - 1)
+MAX_NAME = 512
+CACHE_BYTES = 256 * 2**20
+FILTERS = ("all", "correct", "misclassified")
+
+_INT = re.compile(r"[+-]?[0-9]{1,19}")
+_METHOD = re.compile(r"[A-Za-z0-9_.+\-]{1,64}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_DRIVE = re.compile(r"[A-Za-z]:")
+
+
+class RouteError(Exception):
+    """A client error: answered with ``code`` and ``{"error": message}``."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _bad(message: str) -> RouteError:
+    return RouteError(400, message)
+
+
+def _missing(message: str) -> RouteError:
+    return RouteError(404, message)
+
+
+def _preview(names) -> str:
+    names = sorted(names)
+    shown = ", ".join(repr(n) for n in names[:20])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
+
+
+def _check_text(value: str | None, what: str) -> str:
+    if value is None or value == "":
+        raise _bad(f"missing parameter {what!r}")
+    if len(value) > MAX_NAME or _CONTROL.search(value):
+        raise _bad(f"malformed {what}: too long or has control characters")
+    return value
+
+
+def _check_run(value: str | None, known) -> str:
+    run = _check_text(value, "run")
+    parts = re.split(r"[\\/]", run)
+    if ".." in parts or run.startswith(("/", "\\", "~")) or _DRIVE.match(run):
+        raise _bad(f"malformed run {run!r}: a run is a name, not a path")
+    if run not in known:
+        raise _missing(f"unknown run {run!r}; runs with keras-relevance data: {_preview(known)}")
+    return run
+
+
+def _parse_int(value: str | None, what: str, lo: int, hi: int, default: int | None = None) -> int:
+    if value is None or value == "":
+        if default is None:
+            raise _bad(f"missing parameter {what!r}")
+        return default
+    if not _INT.fullmatch(value):
+        raise _bad(f"{what} must be an integer, got {value[:40]!r}")
+    number = int(value)
+    if not lo <= number <= hi:
+        raise _bad(f"{what} must be in [{lo}, {hi}], got {value[:40]}")
+    return number
+
+
+def _peek(content: bytes) -> dict[str, Any]:
+    """Best-effort summary type and method of metadata that failed to parse."""
+    try:
+        data = json.loads(content)
+    except (TypeError, ValueError):
+        return {"summary": None}
+    if not isinstance(data, dict):
+        return {"summary": None}
+    out: dict[str, Any] = {"summary": data.get("summary")}
+    if out["summary"] not in metadata.SUMMARY_KINDS:
+        out["summary"] = None
+    for key in ("method", "kind"):
+        if isinstance(data.get(key), str):
+            out[key] = data[key][:64]
+    return out
+
+
+class _Entry:
+    """A parsed payload (one run / tag / step) with a lazy id → index map."""
+
+    def __init__(self, payload: metadata.Payload):
+        self.payload = payload
+
+    @functools.cached_property
+    def index_of(self) -> dict[str, int]:
+        return {str(s): i for i, s in enumerate(self.payload.header.get("ids") or ())}
+
+
+class _PayloadCache:
+    """LRU of parsed payloads keyed by (experiment, run, tag, step, wall_time), bounded in bytes."""
+
+    def __init__(self, max_bytes: int = CACHE_BYTES):
+        self._max = max_bytes
+        self._items: collections.OrderedDict[tuple, _Entry] = collections.OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, key: tuple, build) -> _Entry:
+        with self._lock:
+            entry = self._items.get(key)
+            if entry is not None:
+                self._items.move_to_end(key)
+                return entry
+        entry = build()  # parse outside the lock
+        with self._lock:
+            if key not in self._items:
+                self._items[key] = entry
+                self._bytes += entry.payload.nbytes
+            while self._bytes > self._max and len(self._items) > 1:
+                _, old = self._items.popitem(last=False)
+                self._bytes -= old.payload.nbytes
+        return entry
+
+
+class KerasRelevancePlugin(base_plugin.TBPlugin):
+    """Token heatmaps and deletion curves logged by `keras_relevance_tb.summary`.
+
+    >>> # TensorBoard loads it through the `tensorboard_plugins` entry point:
+    >>> # tensorboard --logdir runs --samples_per_plugin keras_relevance=0
+    """
+
+    plugin_name = metadata.PLUGIN_NAME
+
+    def __init__(self, context: base_plugin.TBContext):
+        self._data_provider = context.data_provider
+        self._cache = _PayloadCache()
+
+    # ---- TBPlugin ------------------------------------------------------------------------------
+
+    def get_plugin_apps(self):
+        return {
+            "/runs": self._route(self.runs_impl, ()),
+            "/heatmaps": self._route(
+                self.heatmaps_impl,
+                ("run", "tag", "method", "step", "offset", "limit", "filter", "class"),
+            ),
+            "/sample": self._route(self.sample_impl, ("run", "id", "step")),
+            "/sample_history": self._route(
+                self.sample_history_impl, ("run", "tag", "method", "id")
+            ),
+            "/deletion_curves": self._route(self.deletion_curves_impl, ("run", "tag", "step")),
+            "/static/*": self._serve_static,
+        }
+
+    def is_active(self) -> bool:
+        return False  # active exactly when the data provider lists data for `plugin_name`
+
+    def frontend_metadata(self):
+        return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name="Relevance")
+
+    # ---- routes (thin) -------------------------------------------------------------------------
+
+    def _route(self, impl, params):
+        @wrappers.Request.application
+        def serve(request):
+            ctx = plugin_util.context(request.environ)
+            experiment = plugin_util.experiment_id(request.environ)
+            args = {p: request.args.get(p) for p in params}
+            if "class" in args:
+                args["target"] = args.pop("class")
+            try:
+                body, code = impl(ctx, experiment, **args), 200
+            except RouteError as e:
+                body, code = {"error": e.message}, e.code
+            except errors.PublicError as e:
+                body, code = {"error": str(e)}, e.http_code
+            return http_util.Respond(request, body, "application/json", code=code)
+
+        return serve
+
+    @wrappers.Request.application
+    def _serve_static(self, request):
+        name = request.path.rsplit("/static/", 1)[-1]
+        if name not in STATIC_FILES:  # never a path: only the files present at import
+            body = {"error": f"no static file {name[:80]!r}"}
+            return http_util.Respond(request, body, "application/json", code=404)
+        suffix = Path(name).suffix
+        mimetype = _MIMETYPES.get(suffix) or mimetypes.guess_type(name)[0] or "text/plain"
+        content = (STATIC_DIR / name).read_bytes()
+        return http_util.Respond(request, content, mimetype)
+
+    # ---- data access (through the data provider only) -----------------------------------------
+
+    def _index(self, ctx, experiment) -> dict[str, dict[str, Any]]:
+        """run → tag → TensorTimeSeries for this plugin's tags."""
+        return self._data_provider.list_tensors(
+            ctx, experiment_id=experiment, plugin_name=metadata.PLUGIN_NAME
+        )
+
+    @staticmethod
+    def _content(series) -> dict[str, Any]:
+        """The tag's parsed metadata; raises RouteError(422) for a newer/unreadable payload."""
+        try:
+            return metadata.parse_plugin_metadata(series.plugin_content)
+        except metadata.PayloadError as e:
+            raise RouteError(422, str(e)) from None
+
+    def _series(self, ctx, experiment, run: str, tag: str) -> dict[int, Any]:
+        """step → TensorDatum for every step the loader kept (the last write of a step wins)."""
+        data = self._data_provider.read_tensors(
+            ctx,
+            experiment_id=experiment,
+            plugin_name=metadata.PLUGIN_NAME,
+            downsample=DOWNSAMPLE,
+            run_tag_filter=provider.RunTagFilter(runs=[run], tags=[tag]),
+        )
+        return {d.step: d for d in data.get(run, {}).get(tag, [])}
+
+    def _entry(self, experiment, run, tag, datum, expected) -> _Entry:
+        key = (experiment, run, tag, datum.step, datum.wall_time)
+        try:
+            return self._cache.get(key, lambda: _Entry(metadata.Payload(datum.numpy, expected)))
+        except metadata.PayloadError as e:
+            raise RouteError(422, f"{run}/{tag} step {datum.step}: {e}") from None
+
+    def _tags(self, index, run, summary) -> dict[str, dict[str, Any]]:
+        """tag → metadata content for the run's tags of one summary type (None: unreadable ones).
+
+        A tag this plugin cannot read (e.g. a newer payload version) keeps its place with an
+        ``"error"`` so that the dashboard can show the message for that item alone.
+        """
+        out = {}
+        for tag, series in sorted(index.get(run, {}).items()):
+            try:
+                content = metadata.parse_plugin_metadata(series.plugin_content)
+            except metadata.PayloadError as e:
+                content = {**_peek(series.plugin_content), "error": str(e)}
+            if content.get("summary") == summary:
+                out[tag] = content
+        return out
+
+    def _resolve_tag(self, index, run, tag, method, summary) -> tuple[str, dict[str, Any]]:
+        tags = self._tags(index, run, summary)
+        if tag is not None and tag != "":
+            tag = _check_text(tag, "tag")
+            if tag not in tags:
+                raise _missing(
+                    f"unknown {summary} tag {tag!r} in run {run!r}; known: {_preview(tags)}"
+                )
+        elif method is not None and method != "":
+            if not _METHOD.fullmatch(method):
+                raise _bad(f"malformed method {method[:40]!r}")
+            matches = [t for t, c in tags.items() if c.get("method") == method]
+            if not matches:
+                known = {c.get("method") for c in tags.values() if c.get("method")}
+                raise _missing(f"no method {method!r} in run {run!r}; known: {_preview(known)}")
+            if len(matches) > 1:
+                raise _bad(f"method {method!r} is logged under several tags {matches}; pass tag=")
+            tag = matches[0]
+        else:
+            raise _bad("missing parameter 'tag' (or 'method')")
+        content = tags[tag]
+        if content.get("error"):
+            raise RouteError(422, f"{run}/{tag}: {content['error']}")
+        return tag, content
+
+    @staticmethod
+    def _pick_step(series: dict[int, Any], step: str | None, run: str, tag: str):
+        if not series:
+            raise _missing(f"no data for {run}/{tag}")
+        number = _parse_int(step, "step", *INT64, default=max(series))
+        if number not in series:
+            steps = sorted(series)
+            raise _missing(
+                f"step {number} not logged for {run}/{tag}; steps: {steps[:5]}...{steps[-5:]}"
+                if len(steps) > 10
+                else f"step {number} not logged for {run}/{tag}; steps: {steps}"
+            )
+        return series[number]
+
+    @staticmethod
+    def _sample(entry: _Entry, index: int, target: int | None = None) -> dict[str, Any]:
+        record = entry.payload.record(index)
+        if target is not None:
+            key = str(target)
+            record["scores"] = {key: record.get("scores", {}).get(key)}
+        return {"index": index, **record}
+
+    # ---- implementations (pure) ---------------------------------------------------------------
+
+    def runs_impl(self, ctx, experiment) -> dict[str, Any]:
+        """Runs, heatmap tags (method, steps, classes) and deletion-curve tags (kind, steps)."""
+        index = self._index(ctx, experiment)
+        runs, methods, notes = [], set(), []
+        for run in sorted(index):
+            heatmaps, deletions = [], []
+            for tag, content in sorted(self._tags(index, run, metadata.HEATMAP).items()):
+                heatmaps.append(self._describe(ctx, experiment, run, tag, content))
+                if content.get("method"):
+                    methods.add(content["method"])
+            for tag, content in sorted(self._tags(index, run, metadata.DELETION).items()):
+                deletions.append(self._describe(ctx, experiment, run, tag, content))
+            unreadable = [
+                {"tag": tag, "error": content["error"]}
+                for tag, content in self._tags(index, run, None).items()
+            ]
+            if heatmaps or deletions or unreadable:
+                runs.append(
+                    {
+                        "run": run,
+                        "heatmaps": heatmaps,
+                        "deletion_curves": deletions,
+                        "unreadable": unreadable,
+                    }
+                )
+            if any(len(t.get("steps", ())) == LOADER_DEFAULT_SAMPLES for t in heatmaps + deletions):
+                notes.append(
+                    f"Run {run!r} shows exactly {LOADER_DEFAULT_SAMPLES} steps for some tags: "
+                    "TensorBoard keeps 10 steps per plugin tag by default. Start it with "
+                    "--samples_per_plugin keras_relevance=0 to see every step."
+                )
+        return {"runs": runs, "methods": sorted(methods), "notes": notes}
+
+    def _describe(self, ctx, experiment, run, tag, content) -> dict[str, Any]:
+        out: dict[str, Any] = {"tag": tag}
+        if content.get("method"):
+            out["method"] = content["method"]
+        if content.get("kind"):
+            out["kind"] = content["kind"]
+        if content.get("error"):
+            return {**out, "error": content["error"]}
+        series = self._series(ctx, experiment, run, tag)
+        out["steps"] = sorted(series)
+        if content["summary"] == metadata.HEATMAP:
+            out["method"] = content.get("method")
+        else:
+            out["kind"] = content.get("kind")
+        out["error"] = None
+        if not series:
+            return out
+        try:
+            latest = self._entry(experiment, run, tag, series[max(series)], content["summary"])
+        except RouteError as e:
+            out["error"] = e.message
+            return out
+        header = latest.payload.header
+        if content["summary"] == metadata.HEATMAP:
+            out["classes"] = header.get("classes", [])
+            out["class_names"] = header.get("class_names")
+            out["num_samples"] = latest.payload.num_records
+            out["has_labels"] = header.get("labels") is not None
+        else:
+            out["methods"] = sorted(header.get("curves", {}))
+        return out
+
+    def heatmaps_impl(
+        self,
+        ctx,
+        experiment,
+        run=None,
+        tag=None,
+        method=None,
+        step=None,
+        offset=None,
+        limit=None,
+        filter=None,  # noqa: A002 - the query parameter's name
+        target=None,
+    ) -> dict[str, Any]:
+        """One page of samples of one method (tag) at one step."""
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        tag, content = self._resolve_tag(index, run, tag, method, metadata.HEATMAP)
+        offset_n = _parse_int(offset, "offset", 0, MAX_OFFSET, default=0)
+        limit_n = _parse_int(limit, "limit", 1, MAX_LIMIT, default=DEFAULT_LIMIT)
+        which = filter or "all"
+        if which not in FILTERS:
+            raise _bad(f"filter must be one of {list(FILTERS)}, got {which[:40]!r}")
+        series = self._series(ctx, experiment, run, tag)
+        datum = self._pick_step(series, step, run, tag)
+        entry = self._entry(experiment, run, tag, datum, metadata.HEATMAP)
+        header = entry.payload.header
+        classes = header.get("classes", [])
+        target_n = None
+        if target is not None and target != "":
+            target_n = _parse_int(target, "class", *INT64)
+            if target_n not in classes:
+                raise _missing(f"class {target_n} not explained in {run}/{tag}; classes: {classes}")
+        n = entry.payload.num_records
+        if which == "all":
+            total = n
+            chosen = range(offset_n, min(n, offset_n + limit_n))
+        else:
+            labels, preds = header.get("labels"), header.get("predictions")
+            if labels is None or preds is None:
+                raise _bad(
+                    f"filter={which} needs labels and predictions, not logged in {run}/{tag}"
+                )
+            want = which == "correct"
+            matching = [i for i in range(n) if (labels[i] == preds[i]) == want]
+            total = len(matching)
+            chosen = matching[offset_n : offset_n + limit_n]
+        return {
+            "run": run,
+            "tag": tag,
+            "method": content.get("method"),
+            "step": datum.step,
+            "wall_time": datum.wall_time,
+            "steps": sorted(series),
+            "classes": classes,
+            "class_names": header.get("class_names"),
+            "num_samples": n,
+            "filter": which,
+            "total": total,
+            "offset": offset_n,
+            "limit": limit_n,
+            "samples": [self._sample(entry, i, target_n) for i in chosen],
+        }
+
+    def _sample_id(self, value) -> str:
+        return _check_text(value, "id")
+
+    def sample_impl(self, ctx, experiment, run=None, id=None, step=None) -> dict[str, Any]:  # noqa: A002
+        """One sample under every method of the run, at one step (default: the latest)."""
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        sample_id = self._sample_id(id)
+        tags = self._tags(index, run, metadata.HEATMAP)
+        if not tags:
+            raise _missing(f"run {run!r} has no token heatmaps")
+        all_series = {
+            t: self._series(ctx, experiment, run, t) for t, c in tags.items() if not c.get("error")
+        }
+        steps = sorted({s for series in all_series.values() for s in series})
+        default = max(steps) if steps else 0
+        step_n = _parse_int(step, "step", *INT64, default=default)
+        if step_n not in steps:
+            raise _missing(f"step {step_n} not logged for run {run!r}")
+        methods, found = [], 0
+        for tag, content in tags.items():
+            item: dict[str, Any] = {"tag": tag, "method": content.get("method")}
+            if content.get("error"):
+                methods.append({**item, "error": content["error"]})
+                continue
+            datum = all_series[tag].get(step_n)
+            if datum is None:
+                methods.append({**item, "error": f"not logged at step {step_n}"})
+                continue
+            try:
+                entry = self._entry(experiment, run, tag, datum, metadata.HEATMAP)
+            except RouteError as e:
+                methods.append({**item, "error": e.message})
+                continue
+            i = entry.index_of.get(sample_id)
+            if i is None:
+                methods.append({**item, "error": f"sample {sample_id!r} not logged at this step"})
+                continue
+            found += 1
+            header = entry.payload.header
+            methods.append(
+                {
+                    **item,
+                    "classes": header.get("classes", []),
+                    "class_names": header.get("class_names"),
+                    "sample": self._sample(entry, i),
+                    "error": None,
+                }
+            )
+        if not found and all(m["error"].startswith(("sample", "not logged")) for m in methods):
+            raise _missing(f"no sample {sample_id!r} in run {run!r} at step {step_n}")
+        return {"run": run, "id": sample_id, "step": step_n, "steps": steps, "methods": methods}
+
+    def sample_history_impl(
+        self,
+        ctx,
+        experiment,
+        run=None,
+        tag=None,
+        method=None,
+        id=None,  # noqa: A002
+    ) -> dict[str, Any]:
+        """One sample under one method at every logged step."""
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        tag, content = self._resolve_tag(index, run, tag, method, metadata.HEATMAP)
+        sample_id = self._sample_id(id)
+        history = []
+        for step_n, datum in sorted(self._series(ctx, experiment, run, tag).items()):
+            try:
+                entry = self._entry(experiment, run, tag, datum, metadata.HEATMAP)
+            except RouteError as e:
+                history.append({"step": step_n, "error": e.message})
+                continue
+            i = entry.index_of.get(sample_id)
+            if i is not None:
+                history.append({"step": step_n, "sample": self._sample(entry, i), "error": None})
+        if not history:
+            raise _missing(f"no sample {sample_id!r} in {run}/{tag}")
+        return {
+            "run": run,
+            "tag": tag,
+            "method": content.get("method"),
+            "id": sample_id,
+            "history": history,
+        }
+
+    def deletion_curves_impl(
+        self, ctx, experiment, run=None, tag=None, step=None
+    ) -> dict[str, Any]:
+        """Deletion curves of a run (all deletion tags, or one), at one step (default: latest)."""
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        tags = self._tags(index, run, metadata.DELETION)
+        if tag is not None and tag != "":
+            tag = _check_text(tag, "tag")
+            if tag not in tags:
+                raise _missing(
+                    f"unknown deletion_curve tag {tag!r} in run {run!r}; known: {_preview(tags)}"
+                )
+            tags = {tag: tags[tag]}
+        if step is not None and step != "":
+            _parse_int(step, "step", *INT64)
+        curves = []
+        for name, content in tags.items():
+            item: dict[str, Any] = {"tag": name, "kind": content.get("kind")}
+            if content.get("error"):
+                curves.append({**item, "error": content["error"]})
+                continue
+            series = self._series(ctx, experiment, run, name)
+            try:
+                datum = self._pick_step(series, step, run, name)
+                entry = self._entry(experiment, run, name, datum, metadata.DELETION)
+            except RouteError as e:
+                if tag:  # one tag asked for: its error is the answer
+                    raise
+                curves.append({**item, "steps": sorted(series), "error": e.message})
+                continue
+            h = entry.payload.header
+            curves.append(
+                {
+                    **item,
+                    "step": datum.step,
+                    "steps": sorted(series),
+                    "x": h.get("x", []),
+                    "curves": h.get("curves", {}),
+                    "random": h.get("random"),
+                    "error": None,
+                }
+            )
+        return {"run": run, "deletion_curves": curves}
