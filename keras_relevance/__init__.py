@@ -1,5 +1,6 @@
 """keras-relevance: explainable LSTM/GRU/CNN text classifiers for Keras 3."""
 
+from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
 from keras_relevance.chain import MethodResult, ModelChain
 from keras_relevance.explainer import (
     METHODS,
@@ -16,11 +17,15 @@ from keras_relevance.layers import (
     explainable_twin,
     make_explainable,
 )
+from keras_relevance.render import Heatmap
 from keras_relevance.text import Tokenized, Vocabulary, tokenize
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "ExplanationLogger",
+    "ExplanationWarning",
+    "Heatmap",
     "ExplainableGRU",
     "ExplainableLSTM",
     "bidirectional_call_with_gates",

@@ -1,0 +1,435 @@
+"""`ExplanationLogger`: log explanations of a few sentences to TensorBoard while a model trains.
+
+Each logged epoch writes, into the run `<log_dir>/explanations` (beside the `train` and
+`validation` runs of `keras.callbacks.TensorBoard` when both share `log_dir`):
+
+- one `token_heatmap` summary per method (tag `heatmap/<method>`): the tokens of every sample,
+  the relevance for each target class (the predicted and the true class of each sample), the
+  predictions, labels and logits;
+- with `deletion_data=(ids, labels)`: `deletion_curve` summaries `deletion/correct` and
+  `deletion/misclassified`, one curve per method plus the random baseline.
+
+The step is the epoch index, as for `keras.callbacks.TensorBoard`'s epoch summaries. Explanation
+errors never stop training: they become `ExplanationWarning`s and the epoch's other summaries
+are still written. A method that fails before it has ever worked while others work (for example
+"reat" on a CNN) is dropped with one warning.
+
+>>> logger = ExplanationLogger("runs/x", ["a good film", "a dull plot"], vocabulary=vocab,
+...                            labels=[1, 0])                   # doctest: +SKIP
+>>> model.fit(x, y, epochs=3, callbacks=[logger,
+...           keras.callbacks.TensorBoard("runs/x")])          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+__all__ = ["ExplanationLogger", "ExplanationWarning"]
+
+_TARGET_WORDS = ("predicted", "true", "all")
+
+
+class ExplanationWarning(UserWarning):
+    """An explanation could not be computed or logged during training (training goes on)."""
+
+
+def _warn(message: str) -> None:
+    warnings.warn(message, ExplanationWarning, stacklevel=3)
+
+
+def _describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+class ExplanationLogger(keras.callbacks.Callback):
+    """Logs token relevance (and optionally deletion curves) to TensorBoard during `fit`.
+
+    Args:
+        log_dir: the TensorBoard log directory (the same one as `keras.callbacks.TensorBoard`'s
+            is fine: this callback writes to the run `log_dir/<run_name>`).
+        samples: the sentences to explain every logged epoch: raw texts (tokenized with
+            `vocabulary`, character offsets kept in `self.tokenized`), token lists, an int id
+            array (batch, time) right-padded with 0, or a tuple `(ids, labels)`. Keep it small
+            (a handful to a few dozen): they are explained for every method and target class.
+        methods: method names of `keras_relevance.explainer.METHODS`.
+        every_n_epochs: log after epochs n, 2n, ... (the step is the epoch index).
+        deletion_data: optional `(ids, labels)` (or `(texts, labels)` with a vocabulary) on which
+            word-deletion curves are computed per method, with the random baseline.
+        vocabulary: a `keras_relevance.text.Vocabulary`: required for texts; for id arrays it
+            turns ids back into words (otherwise the ids themselves are shown).
+        labels: the true class of each sample (enables the "true" target).
+        targets: which classes to explain: "predicted", "true", "all" and/or class ids. The
+            relevance for every class that is some sample's target is logged for all samples.
+            "true" is ignored without labels.
+        class_names: optional names of the classes, shown by the dashboard.
+        max_len: pad / truncate the encoded samples to this length.
+        run_name: the run folder under `log_dir`.
+        explain_options: extra keyword arguments for `Explainer.explain`, per method name.
+
+    Raises:
+        ValueError: no samples, an empty text, or texts without a vocabulary (at construction,
+            not in the middle of training).
+
+    Attributes:
+        tokens: the token list of every sample (what the dashboard shows).
+        ids: the encoded samples (batch, time).
+        tokenized: the `Tokenized` texts (with character offsets) when texts were given.
+        skipped_methods: methods dropped because they do not apply to the model.
+        logged_epochs: the epochs for which heatmaps were written.
+    """
+
+    def __init__(
+        self,
+        log_dir: str | os.PathLike,
+        samples,
+        methods: Sequence[str] = ("lrp", "sa", "reat"),
+        every_n_epochs: int = 1,
+        deletion_data=None,
+        vocabulary=None,
+        labels=None,
+        targets: Sequence[str | int] = ("predicted", "true"),
+        class_names: Sequence[str] | None = None,
+        max_len: int | None = None,
+        run_name: str = "explanations",
+        explain_options: dict[str, dict[str, Any]] | None = None,
+    ):
+        super().__init__()
+        self.log_dir = os.fspath(log_dir)
+        if not run_name or os.path.isabs(run_name) or ".." in run_name.split(os.sep):
+            raise ValueError(f"run_name must be a relative folder name, got {run_name!r}")
+        self.run_name = run_name
+        self.methods = _check_methods(methods)
+        if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int):
+            raise TypeError(f"every_n_epochs must be a positive int, got {every_n_epochs!r}")
+        if every_n_epochs < 1:
+            raise ValueError(f"every_n_epochs must be a positive int, got {every_n_epochs}")
+        self.every_n_epochs = every_n_epochs
+        if max_len is not None and (not isinstance(max_len, int) or max_len < 1):
+            raise ValueError(f"max_len must be a positive int or None, got {max_len!r}")
+        self.max_len = max_len
+        self.vocabulary = vocabulary
+        self.class_names = None if class_names is None else [str(c) for c in class_names]
+        self.explain_options = dict(explain_options or {})
+
+        if isinstance(samples, tuple) and len(samples) == 2 and labels is None:
+            samples, labels = samples
+        self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
+        self.labels = _prepare_labels(labels, len(self.tokens), "labels")
+        self.targets = _check_targets(targets, has_labels=self.labels is not None)
+        self.deletion_data = None
+        if deletion_data is not None:
+            self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
+
+        self.skipped_methods: list[str] = []
+        self.logged_epochs: list[int] = []
+        self._worked: set[str] = set()
+        self._explainer = None
+        self._writer = None
+
+    # ------------------------------------------------------------------ keras hooks
+    def on_train_begin(self, logs=None):
+        self._explainer = None  # the model may have changed since the last fit
+
+    def on_epoch_end(self, epoch, logs=None):
+        if (epoch + 1) % self.every_n_epochs:
+            return
+        try:
+            self.log_epoch(epoch)
+        except Exception as error:  # never stop training because of an explanation
+            _warn(f"ExplanationLogger: logging epoch {epoch} failed: {_describe(error)}")
+
+    def on_train_end(self, logs=None):
+        self.close()
+
+    def close(self) -> None:
+        """Flush and close the summary writer (a later epoch opens it again)."""
+        if self._writer is not None:
+            try:
+                self._writer.close()
+            finally:
+                self._writer = None
+
+    # ------------------------------------------------------------------ logging
+    @property
+    def run_dir(self) -> str:
+        """The folder the summaries go to: `log_dir/run_name`."""
+        return os.path.join(self.log_dir, self.run_name)
+
+    def _get_writer(self):
+        if self._writer is None:
+            import tensorflow as tf
+
+            self._writer = tf.summary.create_file_writer(self.run_dir)
+        return self._writer
+
+    def _get_explainer(self):
+        if self._explainer is None:
+            from keras_relevance.explainer import Explainer
+
+            self._explainer = Explainer(self.model)
+        return self._explainer
+
+    def log_epoch(self, step: int) -> None:
+        """Explain the samples with the current weights and write the summaries at `step`.
+
+        Called by `on_epoch_end`; usable directly (e.g. before training, `step=-1`). Errors of
+        single methods become warnings; an error that concerns all of them is raised.
+        """
+        from keras_relevance_tb import summary
+
+        explainer = self._get_explainer()
+        logits = np.asarray(explainer.predict_logits(self.ids), dtype=np.float64)
+        predictions = _predictions(logits)
+        classes = self._classes(predictions, logits.shape[-1])
+        heatmaps, failures = {}, {}
+        for method in self.methods:
+            if method in self.skipped_methods:
+                continue
+            try:
+                heatmaps[method] = self._explain_classes(explainer, method, classes)
+                self._worked.add(method)
+            except Exception as error:
+                failures[method] = error
+        self._report_failures(failures, step, any_worked=bool(heatmaps))
+
+        writer = self._get_writer()
+        with writer.as_default():
+            for method, scores in heatmaps.items():
+                summary.token_heatmap(
+                    f"heatmap/{method}",
+                    self.tokens,
+                    scores,
+                    step=step,
+                    method=method,
+                    labels=self.labels,
+                    predictions=predictions,
+                    logits=logits,
+                    class_names=self.class_names,
+                )
+            if heatmaps:
+                self.logged_epochs.append(int(step))
+            writer.flush()
+            if self.deletion_data is not None and heatmaps:
+                try:
+                    self._log_deletion(list(heatmaps), step)
+                except Exception as error:
+                    _warn(
+                        f"ExplanationLogger: deletion curves at step {step} failed: "
+                        f"{_describe(error)}"
+                    )
+            writer.flush()
+
+    def _classes(self, predictions: np.ndarray, num_classes: int) -> list[int]:
+        classes: set[int] = set()
+        for target in self.targets:
+            if target == "predicted":
+                classes.update(int(p) for p in predictions)
+            elif target == "true":
+                classes.update(int(c) for c in self.labels)
+            elif target == "all":
+                classes.update(range(num_classes))
+            else:
+                classes.add(int(target))
+        return sorted(c for c in classes if 0 <= c < num_classes)
+
+    def _explain_classes(self, explainer, method: str, classes: list[int]) -> dict:
+        options = self.explain_options.get(method, {})
+        scores = {}
+        for c in classes:
+            explanation = explainer.explain(self.ids, method=method, target=c, **options)
+            relevance = np.asarray(explanation.relevance, dtype=np.float64)
+            scores[c] = [relevance[i, : len(toks)] for i, toks in enumerate(self.tokens)]
+        return scores
+
+    def _report_failures(self, failures: dict, step: int, any_worked: bool) -> None:
+        for method, error in failures.items():
+            never_worked = method not in self._worked
+            if never_worked and (any_worked or isinstance(error, NotImplementedError)):
+                self.skipped_methods.append(method)
+                name = getattr(self.model, "name", "model")
+                _warn(
+                    f"ExplanationLogger: method {method!r} does not apply to model {name!r} "
+                    f"({_describe(error)}); it is skipped from now on"
+                )
+            else:
+                _warn(
+                    f"ExplanationLogger: method {method!r} failed at step {step}: "
+                    f"{_describe(error)}"
+                )
+
+    def _log_deletion(self, methods: list[str], step: int) -> None:
+        from keras_relevance_tb import summary
+
+        from keras_relevance import evaluation
+
+        ids, labels = self.deletion_data
+        result = evaluation.deletion_curves(self.model, ids, labels, methods=methods)
+        for kind in ("correct", "misclassified"):
+            curves = result.get(kind) if isinstance(result, dict) else None
+            if not curves:
+                continue
+            summary.deletion_curve(
+                f"deletion/{kind}",
+                curves["methods"],
+                step=step,
+                x=curves.get("x"),
+                random_mean=curves.get("random_mean"),
+                random_std=curves.get("random_std"),
+                kind=kind,
+            )
+
+
+# ---------------------------------------------------------------------------------- inputs
+def _check_methods(methods) -> tuple[str, ...]:
+    if isinstance(methods, str):
+        methods = (methods,)
+    methods = tuple(methods)
+    if not methods:
+        raise ValueError("methods must name at least one explanation method")
+    from keras_relevance.explainer import METHODS
+
+    for method in methods:
+        if method not in METHODS:
+            raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
+    if len(set(methods)) != len(methods):
+        raise ValueError(f"methods contains duplicates: {list(methods)}")
+    return methods
+
+
+def _check_targets(targets, has_labels: bool) -> tuple:
+    if isinstance(targets, str | int):
+        targets = (targets,)
+    out = []
+    for target in targets:
+        if isinstance(target, str):
+            if target not in _TARGET_WORDS:
+                raise ValueError(
+                    f"unknown target {target!r}: use 'predicted', 'true', 'all' or class ids"
+                )
+            if target == "true" and not has_labels:
+                continue
+        elif isinstance(target, bool) or not isinstance(target, int | np.integer) or target < 0:
+            raise ValueError(
+                f"targets must be 'predicted', 'true', 'all' or class ids, got {target!r}"
+            )
+        out.append(target if isinstance(target, str) else int(target))
+    if not out:
+        raise ValueError(
+            f"no target to explain in {list(targets)!r} (labels are needed for 'true')"
+        )
+    return tuple(out)
+
+
+def _prepare_labels(labels, n: int, what: str) -> np.ndarray | None:
+    if labels is None:
+        return None
+    arr = np.asarray(labels)
+    if arr.ndim == 2 and arr.shape[1] > 1:  # one-hot
+        arr = arr.argmax(axis=1)
+    arr = arr.reshape(-1)
+    if arr.shape[0] != n:
+        raise ValueError(f"{what}: expected {n} labels (one per sample), got {arr.shape[0]}")
+    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or np.all(arr == np.round(arr))):
+        raise ValueError(f"{what} must be class ids (integers)")
+    return arr.astype(np.int64)
+
+
+def _is_text_list(samples) -> bool:
+    return (
+        isinstance(samples, list | tuple)
+        and bool(samples)
+        and all(isinstance(s, str) for s in samples)
+    )
+
+
+def _is_token_lists(samples) -> bool:
+    return (
+        isinstance(samples, list | tuple)
+        and bool(samples)
+        and all(isinstance(s, list | tuple) and all(isinstance(t, str) for t in s) for s in samples)
+    )
+
+
+def _prepare_samples(samples, vocabulary, max_len):
+    """→ (ids (batch, time) int32, tokens per sample, Tokenized per sample or None)."""
+    if isinstance(samples, str):
+        samples = [samples]
+    if samples is None or (hasattr(samples, "__len__") and len(samples) == 0):
+        raise ValueError("ExplanationLogger needs at least one sample to explain")
+    tokenized = None
+    if _is_text_list(samples) or _is_token_lists(samples):
+        if vocabulary is None:
+            raise ValueError(
+                "samples are texts: pass vocabulary= (a keras_relevance.text.Vocabulary) to "
+                "turn them into the model's token ids"
+            )
+        if _is_text_list(samples):
+            for i, text in enumerate(samples):
+                if not text.strip():
+                    raise ValueError(f"sample text {i} is empty: {text!r}")
+            tokenized = vocabulary.tokenize(list(samples))
+            token_lists = [list(t.tokens) for t in tokenized]
+        else:
+            token_lists = [list(s) for s in samples]
+        for i, toks in enumerate(token_lists):
+            if not toks:
+                raise ValueError(f"sample {i} has no tokens: {samples[i]!r}")
+        if max_len is not None:
+            token_lists = [toks[:max_len] for toks in token_lists]
+        ids = vocabulary.encode(token_lists, max_len=max_len)
+        return ids, token_lists, tokenized
+
+    ids = np.asarray(samples)
+    if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
+        raise ValueError(
+            "samples must be texts, token lists or an int id array (batch, time); "
+            f"got an array of dtype {ids.dtype}"
+        )
+    if ids.ndim == 1:
+        ids = ids[None, :]
+    if ids.ndim != 2:
+        raise ValueError(f"sample ids must have shape (batch, time), got {ids.shape}")
+    if max_len is not None:
+        ids = ids[:, :max_len]
+    tokens = []
+    for i, row in enumerate(ids):
+        nonzero = np.flatnonzero(row)
+        if nonzero.size == 0:
+            raise ValueError(f"sample {i} has no tokens (all ids are padding 0)")
+        row = row[: nonzero[-1] + 1]
+        if vocabulary is not None:
+            tokens.append([vocabulary.id_to_token(int(t)) for t in row])
+        else:
+            tokens.append([str(int(t)) for t in row])
+    return ids.astype(np.int32), tokens, tokenized
+
+
+def _prepare_deletion(deletion_data, vocabulary, max_len):
+    if not isinstance(deletion_data, tuple | list) or len(deletion_data) != 2:
+        raise ValueError("deletion_data must be a pair (ids or texts, labels)")
+    data, labels = deletion_data
+    if _is_text_list(list(data) if isinstance(data, tuple) else data):
+        if vocabulary is None:
+            raise ValueError("deletion_data holds texts: pass vocabulary= to encode them")
+        ids = vocabulary.encode(list(data), max_len=max_len)
+    else:
+        ids = np.asarray(data)
+        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+            raise ValueError(
+                f"deletion_data ids must be an int array (batch, time), got {ids.dtype} {ids.shape}"
+            )
+    if len(ids) == 0:
+        raise ValueError("deletion_data is empty")
+    return ids.astype(np.int32), _prepare_labels(labels, len(ids), "deletion_data labels")
+
+
+def _predictions(logits: np.ndarray) -> np.ndarray:
+    if logits.shape[-1] == 1:  # one sigmoid unit: class 1 when the logit is positive
+        return (logits[:, 0] > 0).astype(np.int64)
+    return logits.argmax(axis=-1).astype(np.int64)

@@ -1,0 +1,203 @@
+"""ExplanationLogger on a tiny bi-LSTM: events read back, failing methods, beside TensorBoard."""
+
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+from keras_relevance_tb import metadata
+from tensorboard.backend.event_processing import event_accumulator
+
+from keras_relevance import explainer as explainer_module
+from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
+from keras_relevance.text import Vocabulary
+
+POS = ["a good film", "great fun and very good", "an entertaining , authentic film", "good acting"]
+NEG = ["a bad film", "dull and boring", "a very bad plot", "boring acting , bad film"]
+SAMPLES = ["a good film", "a dull , bad plot", "<img src=x onerror=alert(1)> good"]
+FAST = ("sa", "grad_input")
+
+
+@pytest.fixture(scope="module")
+def vocab():
+    return Vocabulary.from_texts(POS + NEG)
+
+
+@pytest.fixture(scope="module")
+def data(vocab):
+    x = vocab.encode((POS + NEG) * 4)
+    y = np.array(([1] * len(POS) + [0] * len(NEG)) * 4)
+    return x, y
+
+
+@pytest.fixture(scope="module")
+def model(vocab):
+    """One model for the module: each test fits it a little further (tracing once keeps it fast)."""
+    return tiny_model(vocab)
+
+
+def tiny_model(vocab, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(len(vocab), 8, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(4)),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"]
+    )
+    return model
+
+
+def read_run(run_dir):
+    acc = event_accumulator.EventAccumulator(
+        str(run_dir), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    acc.Reload()
+    out = {}
+    for tag in acc.Tags()["tensors"]:
+        out[tag] = {
+            event.step: metadata.parse_payload(event.tensor_proto.string_val[0])
+            for event in acc.Tensors(tag)
+        }
+    return out
+
+
+def test_two_epochs_written_and_readable(tmp_path, vocab, data, model):
+    logger = ExplanationLogger(
+        tmp_path,
+        SAMPLES,
+        methods=FAST,
+        vocabulary=vocab,
+        labels=[1, 0, 1],
+        class_names=["neg", "pos"],
+    )
+    history = model.fit(*data, epochs=2, batch_size=8, verbose=0, callbacks=[logger])
+    assert len(history.history["loss"]) == 2
+    assert logger.logged_epochs == [0, 1]
+    assert logger.tokenized[2].starts[0] == 0  # character offsets kept for texts
+    events = read_run(tmp_path / "explanations")
+    assert set(events) == {"heatmap/sa", "heatmap/grad_input"}
+    for method in FAST:
+        steps = events[f"heatmap/{method}"]
+        assert sorted(steps) == [0, 1]
+        payload = steps[1]
+        assert payload["method"] == method
+        assert payload["class_names"] == ["neg", "pos"]
+        samples = payload["samples"]
+        assert [s["tokens"] for s in samples] == logger.tokens
+        assert samples[2]["tokens"][0] == "<"  # untrusted text logged as text
+        assert [s["label"] for s in samples] == [1, 0, 1]
+        predicted = {s["prediction"] for s in samples}
+        classes = sorted(predicted | {0, 1})  # predicted and true targets
+        assert payload["classes"] == classes
+        for s in samples:
+            assert len(s["logits"]) == 2
+            for c in classes:
+                assert len(s["scores"][str(c)]) == len(s["tokens"])
+        # relevance matches a direct explanation with the final weights
+        direct = explainer_module.Explainer(model).explain(logger.ids, method=method, target=1)
+        np.testing.assert_allclose(
+            samples[0]["scores"]["1"], direct.relevance[0, :3], rtol=1e-4, atol=1e-6
+        )
+
+
+def test_id_samples_every_n_and_targets(tmp_path, vocab, data, model):
+    ids = vocab.encode(["a good film", "bad plot"], max_len=6)
+    logger = ExplanationLogger(
+        tmp_path, (ids, [1, 0]), methods=("sa",), every_n_epochs=2, targets=("true",)
+    )
+    model.fit(*data, epochs=3, verbose=0, callbacks=[logger])
+    assert logger.logged_epochs == [1]
+    payload = read_run(tmp_path / "explanations")["heatmap/sa"][1]
+    assert payload["classes"] == [0, 1]
+    assert payload["samples"][1]["tokens"] == [str(vocab.token_to_id(w)) for w in ("bad", "plot")]
+
+
+def test_failing_methods_warn_and_training_continues(tmp_path, vocab, data, model, monkeypatch):
+    calls = {"flaky": 0}
+
+    def explain_broken(chain, emb, mask, target, **options):
+        raise ValueError("needs a recurrent layer")
+
+    def explain_flaky(chain, emb, mask, target, **options):
+        calls["flaky"] += 1
+        if calls["flaky"] > 2:  # works at epoch 0 (two classes), then breaks
+            raise RuntimeError("boom")
+        return explainer_module.get_method("sa")(chain, emb, mask, target)
+
+    monkeypatch.setitem(explainer_module.METHODS, "broken", explain_broken)
+    monkeypatch.setitem(explainer_module.METHODS, "flaky", explain_flaky)
+    logger = ExplanationLogger(
+        tmp_path, SAMPLES, methods=("sa", "broken", "flaky"), vocabulary=vocab, labels=[1, 0, 0]
+    )
+    with pytest.warns(ExplanationWarning) as record:
+        history = model.fit(*data, epochs=3, verbose=0, callbacks=[logger])
+    assert len(history.history["loss"]) == 3
+    messages = [str(w.message) for w in record if w.category is ExplanationWarning]
+    skipped = [m for m in messages if "'broken' does not apply" in m]
+    assert len(skipped) == 1 and "ValueError: needs a recurrent layer" in skipped[0]
+    failed = [m for m in messages if "'flaky' failed" in m]
+    assert len(failed) == 2 and "RuntimeError: boom" in failed[0]
+    assert logger.skipped_methods == ["broken"]
+    events = read_run(tmp_path / "explanations")
+    assert sorted(events["heatmap/sa"]) == [0, 1, 2]
+    assert sorted(events["heatmap/flaky"]) == [0]  # what was written stays intact
+    assert "heatmap/broken" not in events
+
+
+def test_model_that_cannot_be_explained_still_trains(tmp_path, vocab, data):
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((None,), dtype="int32")
+    x = keras.layers.Embedding(len(vocab), 4, mask_zero=True)(inputs)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    outputs = keras.layers.Activation("linear")(keras.layers.Dense(2)(x))  # not a Dense head
+    model = keras.Model(inputs, outputs)
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    logger = ExplanationLogger(tmp_path, SAMPLES, methods=("sa",), vocabulary=vocab)
+    with pytest.warns(ExplanationWarning, match="ValueError"):
+        history = model.fit(*data, epochs=2, verbose=0, callbacks=[logger])
+    assert len(history.history["loss"]) == 2
+    assert logger.logged_epochs == []
+
+
+def test_beside_keras_tensorboard(tmp_path, vocab, data, model):
+    x, y = data
+    callbacks = [
+        keras.callbacks.TensorBoard(str(tmp_path)),
+        ExplanationLogger(tmp_path, SAMPLES, methods=("sa",), vocabulary=vocab, labels=[1, 0, 1]),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExplanationWarning)
+        model.fit(x, y, validation_data=(x, y), epochs=2, verbose=0, callbacks=callbacks)
+    assert {"train", "validation", "explanations"} <= set(os.listdir(tmp_path))
+    assert sorted(read_run(tmp_path / "explanations")["heatmap/sa"]) == [0, 1]
+    train = event_accumulator.EventAccumulator(str(tmp_path / "train"))
+    train.Reload()
+    tags = train.Tags()
+    assert "epoch_loss" in tags["tensors"] + tags["scalars"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"samples": []}, "at least one sample"),
+        ({"samples": ["a good film", "   "]}, "sample text 1 is empty"),
+        ({"samples": ["a good film"], "vocabulary": None}, "pass vocabulary"),
+        ({"samples": np.zeros((2, 3), int)}, "sample 0 has no tokens"),
+        ({"samples": ["a film"], "methods": ("lrp", "nope")}, "unknown method 'nope'"),
+        ({"samples": ["a film"], "methods": ()}, "at least one"),
+        ({"samples": ["a film"], "labels": [1, 0]}, "expected 1 labels"),
+        ({"samples": ["a film"], "targets": ("true",)}, "no target"),
+        ({"samples": ["a film"], "targets": ("best",)}, "unknown target"),
+        ({"samples": ["a film"], "every_n_epochs": 0}, "positive"),
+    ],
+)
+def test_construction_errors(tmp_path, vocab, kwargs, match):
+    kwargs = {"vocabulary": vocab, **kwargs}
+    with pytest.raises(ValueError, match=match):
+        ExplanationLogger(tmp_path, **kwargs)
