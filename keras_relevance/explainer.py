@@ -264,8 +264,9 @@ class Explainer:
 
         Returns:
             An `Explanation`. An empty batch gives an empty Explanation (batch 0) without
-            running the method; rows without real tokens get relevance 0 (delta 0) without
-            running it either.
+            running the method; rows without real tokens (all padding, or time 0) get
+            relevance 0 (and delta 0) without running it either. Their logits are what the
+            model gives for them (NaN for a model that averages over no token).
 
         Raises:
             KeyError: unknown method. TypeError: float ids for a model with an Embedding, or a
@@ -295,7 +296,9 @@ class Explainer:
 
         self._check_finite_weights()
         mask_all, logits_all = self._forward(inputs)
-        bad = ~np.isfinite(logits_all).all(axis=1)
+        # Rows without real tokens may legitimately give NaN (a masked average over nothing);
+        # they are not explained, so only rows with tokens must be finite.
+        bad = ~np.isfinite(logits_all).all(axis=1) & mask_all.any(axis=1)
         if bad.any():
             rows = np.flatnonzero(bad)
             raise ValueError(
