@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+import os
+import re
+import shutil
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -32,22 +41,19 @@ def _curve(kind, i):
     return fall if kind == "correct" else [1.0 - v for v in fall]
 
 
+def _relevance(length, c, m, step):
+    """Logged relevance: signed, different per class, method (m) and step; exact to recompute."""
+    base = np.linspace(-1.0, 1.0, length) * (1 if c else -1) * (1 + m) * (1 + step / 10)
+    return base + 0.5 * np.cos(np.arange(length) * (m + 1) + step / 5)
+
+
 def _write_run(run_dir, steps=STEPS, methods=METHODS):
     tokens = _sentences()
     writer = tf.summary.create_file_writer(str(run_dir))
     with writer.as_default():
         for step in steps:
             for m, method in enumerate(methods):
-                scores = {
-                    c: [
-                        np.linspace(-1.0, 1.0, len(t))
-                        * (1 if c else -1)
-                        * (1 + m)
-                        * (1 + step / 10)
-                        for t in tokens
-                    ]
-                    for c in (0, 1)
-                }
+                scores = {c: [_relevance(len(t), c, m, step) for t in tokens] for c in (0, 1)}
                 assert summary.token_heatmap(
                     f"heatmap/{method}",
                     tokens,
@@ -113,7 +119,7 @@ def test_summary_writes_versioned_json_tensor(logdir):
     assert payload["version"] == metadata.PAYLOAD_VERSION
     assert payload["method"] == "sa" and payload["classes"] == [0, 1]
     assert payload["samples"][0]["tokens"][3] == HOSTILE
-    assert payload["samples"][0]["scores"]["1"] == pytest.approx([-2, -2 / 3, 2 / 3, 2], rel=1e-5)
+    assert payload["samples"][0]["scores"]["1"] == pytest.approx(_relevance(4, 1, 1, 0), rel=1e-5)
 
 
 def test_summary_returns_false_without_writer():
@@ -221,14 +227,14 @@ def test_heatmaps_pages_steps_filters(tb_plugin):
     s0 = page["samples"][0]
     assert s0["id"] == "s0" and s0["index"] == 0 and s0["tokens"][3] == HOSTILE
     assert s0["label"] == 1 and s0["prediction"] == 1
-    expected = np.linspace(-1, 1, 4) * 2 * (1 + STEPS[-1] / 10)
+    expected = _relevance(4, 1, METHODS.index("sa"), STEPS[-1])
     assert s0["scores"]["1"] == pytest.approx(expected, rel=1e-5)
     page = tb_plugin.heatmaps_impl(
         CTX, "", run="train", method="sa", step="5", offset="1", limit="1"
     )
     assert page["step"] == 5 and [s["id"] for s in page["samples"]] == ["s1"]
     assert page["total"] == 3
-    assert page["samples"][0]["scores"]["0"][0] == pytest.approx(2 * 1.5, rel=1e-5)
+    assert page["samples"][0]["scores"]["0"] == pytest.approx(_relevance(6, 0, 1, 5), rel=1e-5)
     wrong = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", filter="misclassified")
     assert [s["id"] for s in wrong["samples"]] == ["s2"] and wrong["total"] == 1
     only = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", target="0")
@@ -246,7 +252,8 @@ def test_sample_side_by_side_and_history(tb_plugin):
     history = tb_plugin.sample_history_impl(CTX, "", run="train", method="reat", id="s0")
     assert [h["step"] for h in history["history"]] == list(STEPS)
     first, last = history["history"][0]["sample"], history["history"][-1]["sample"]
-    assert last["scores"]["1"][-1] == pytest.approx(first["scores"]["1"][-1] * 4, rel=1e-5)
+    assert first["scores"]["1"] == pytest.approx(_relevance(4, 1, 2, STEPS[0]), rel=1e-5)
+    assert last["scores"]["1"] == pytest.approx(_relevance(4, 1, 2, STEPS[-1]), rel=1e-5)
 
 
 def test_deletion_curves(tb_plugin):
@@ -344,3 +351,220 @@ def test_newer_payload_version_is_an_error_per_item(tmp_path):
         with pytest.raises(RouteError, match="Upgrade keras-relevance") as info:
             p.heatmaps_impl(CTX, "", run="run", tag=tag)
         assert info.value.code == 422
+
+
+# ---- a real `tensorboard` process -----------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO / "test-artifacts"
+_URL_LINE = re.compile(rb"TensorBoard \S+ at (http://127\.0\.0\.1:\d+)/")
+
+
+def _get(url):
+    """(status, parsed JSON or raw bytes, content type) for a GET; never raises on 4xx/5xx."""
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            status, body, ctype = r.status, r.read(), r.headers.get("Content-Type", "")
+    except urllib.error.HTTPError as e:
+        status, body, ctype = e.code, e.read(), e.headers.get("Content-Type", "")
+    if ctype.startswith("application/json"):
+        body = json.loads(body)
+    return status, body, ctype
+
+
+@pytest.fixture(scope="module")
+def tensorboard_url(logdir, tmp_path_factory):
+    log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    cmd = [
+        sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0",
+        "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", "0",
+        "--samples_per_plugin", f"{metadata.PLUGIN_NAME}=0",
+    ]  # fmt: skip
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline, url = time.monotonic() + 90, None
+        while url is None:
+            match = _URL_LINE.search(log.read_bytes())
+            if match:
+                url = match.group(1).decode()
+            elif proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(
+                    f"tensorboard did not start:\n{log.read_text(errors='replace')[-3000:]}"
+                )
+            else:
+                time.sleep(0.2)
+        while True:  # the first load runs in the background: wait until our data is listed
+            status, listing, _ = _get(f"{url}/data/plugins_listing")
+            if status == 200 and listing.get(metadata.PLUGIN_NAME, {}).get("enabled"):
+                status, runs, _ = _get(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/runs")
+                if status == 200 and len(runs["runs"]) == 2:
+                    break
+            if time.monotonic() > deadline:
+                pytest.fail(f"keras_relevance never became active: {listing}")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_server_lists_the_plugin_as_active(tensorboard_url):
+    status, listing, _ = _get(f"{tensorboard_url}/data/plugins_listing")
+    assert status == 200
+    entry = listing[metadata.PLUGIN_NAME]
+    assert entry["enabled"] is True
+    assert entry["loading_mechanism"] == {
+        "type": "IFRAME",
+        "module_path": f"/data/plugin/{metadata.PLUGIN_NAME}/static/index.js",
+    }
+
+
+def test_server_routes_answer(tensorboard_url):
+    base = f"{tensorboard_url}/data/plugin/{metadata.PLUGIN_NAME}"
+    status, runs, _ = _get(f"{base}/runs")
+    assert status == 200 and runs["methods"] == sorted(METHODS)
+    train = next(r for r in runs["runs"] if r["run"] == "train")
+    assert train["heatmaps"][0]["steps"] == list(STEPS)  # every step, not the default 10
+    status, page, _ = _get(f"{base}/heatmaps?run=train&method=lrp&offset=1&limit=2&step=7")
+    assert status == 200 and [s["id"] for s in page["samples"]] == ["s1", "s2"]
+    status, side, _ = _get(f"{base}/sample?run=train&id=s0")
+    assert status == 200 and len(side["methods"]) == len(METHODS)
+    status, hist, _ = _get(f"{base}/sample_history?run=train&tag=heatmap/sa&id=s2")
+    assert status == 200 and len(hist["history"]) == len(STEPS)
+    status, curves, _ = _get(f"{base}/deletion_curves?run=eval")
+    assert status == 200 and len(curves["deletion_curves"]) == 2
+    status, js, ctype = _get(f"{base}/static/index.js")
+    assert status == 200 and b"export async function render" in js and "javascript" in ctype
+
+
+@pytest.mark.parametrize(
+    ("path", "code"),
+    [
+        ("heatmaps?run=../../etc&tag=heatmap/lrp", 400),
+        ("heatmaps?run=%2e%2e%2f%2e%2e%2fetc&tag=heatmap/lrp", 400),
+        ("sample?run=..%5C..%5Cetc&id=s0", 400),
+        ("heatmaps?run=nope&tag=heatmap/lrp", 404),
+        ("heatmaps?run=train&tag=heatmap/lrp&step=123456789012345678901234567890", 400),
+        ("heatmaps?run=train&tag=heatmap/lrp&limit=99999999", 400),
+        ("heatmaps?run=train&tag=../../../etc/passwd", 404),
+        ("static/..%2fplugin.py", 404),
+        ("static/%2e%2e%2f%2e%2e%2fsetup.cfg", 404),
+        ("static/..%2F..%2F..%2F..%2Fetc%2Fpasswd", 404),
+    ],
+)
+def test_server_rejects_bad_input_and_traversal(tensorboard_url, path, code):
+    status, body, _ = _get(f"{tensorboard_url}/data/plugin/{metadata.PLUGIN_NAME}/{path}")
+    assert status == code
+    assert isinstance(body, dict) and body["error"]
+
+
+# ---- headless Chromium ----------------------------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"
+)
+
+
+def _chromium(tmp_path, *args):
+    cmd = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={tmp_path / 'chromium-profile'}",
+        "--virtual-time-budget=8000", *args,
+    ]  # fmt: skip
+    done = subprocess.run(cmd, capture_output=True, timeout=90)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")[-2000:]
+    return done.stdout.decode("utf-8")
+
+
+class _Dom(HTMLParser):
+    """Collects the heatmap rows, every element's tag/classes, and token spans."""
+
+    def __init__(self):
+        super().__init__()
+        self.elements, self.rows, self.spans = [], {}, []
+        self._row, self._row_depth, self._depth, self._span = None, 0, 0, None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        classes = (a.get("class") or "").split()
+        self.elements.append((tag, classes, a))
+        self._depth += 1
+        if tag == "div" and "kr-row" in classes:
+            self._row, self._row_depth = a["data-id"], self._depth
+            self.rows[self._row] = []
+        if tag == "span" and "kr-token" in classes:
+            self._span = {"attrs": a, "text": "", "row": self._row}
+
+    def handle_endtag(self, tag):
+        if tag == "span" and self._span is not None:
+            self.spans.append(self._span)
+            if self._span["row"] is not None:
+                self.rows[self._span["row"]].append(self._span)
+            self._span = None
+        if tag == "div" and self._row is not None and self._depth == self._row_depth:
+            self._row = None
+        self._depth -= 1
+
+    def handle_data(self, data):
+        if self._span is not None:
+            self._span["text"] += data
+
+
+def _token_color(score, max_abs):
+    """Python copy of index.js tokenColor (Math.round = floor(x + 0.5))."""
+    if score is None or not max_abs > 0:
+        return "rgb(255, 255, 255)"
+    a = min(1.0, abs(score) / max_abs)
+    end = (214, 39, 40) if score >= 0 else (31, 119, 180)
+    return "rgb({}, {}, {})".format(*(math.floor(255 + (c - 255) * a + 0.5) for c in end))
+
+
+@needs_chromium
+@pytest.mark.browser
+def test_dashboard_renders_heatmaps_and_deletion_chart(tensorboard_url, tb_plugin, tmp_path):
+    page = f"{tensorboard_url}/data/plugin_entry.html?name={metadata.PLUGIN_NAME}"
+    dom_text = _chromium(tmp_path, "--dump-dom", page)
+    dom = _Dom()
+    dom.feed(dom_text)
+    assert 'data-kr-ready="1"' in dom_text, dom_text[-2000:]
+    assert not [e for e in dom.elements if e[0] == "div" and "kr-error" in e[1]], dom_text
+
+    # The first page: run "train", method lrp, latest step, class = prediction.
+    expected = tb_plugin.heatmaps_impl(CTX, "", run="train", tag="heatmap/lrp")
+    assert set(dom.rows) == {s["id"] for s in expected["samples"]}
+    for sample in expected["samples"]:
+        scores = sample["scores"][str(sample["prediction"])]
+        spans = dom.rows[sample["id"]]
+        assert [s["text"] for s in spans] == sample["tokens"]
+        max_abs = max(abs(v) for v in scores)
+        for span, score in zip(spans, scores, strict=True):
+            assert float(span["attrs"]["data-score"]) == pytest.approx(score)
+            assert f"background-color: {_token_color(score, max_abs)}" in span["attrs"]["style"]
+            assert span["attrs"]["title"].startswith(span["text"] + ": ")
+
+    # The hostile token is text, never an element.
+    assert any(s["text"] == HOSTILE for s in dom.spans)
+    assert not [e for e in dom.elements if e[0] == "img"]
+    # Methods side by side and across steps for the selected sentence.
+    tables = {e[2].get("id") for e in dom.elements if e[0] == "table"}
+    assert {"kr-methods", "kr-history"} <= tables
+    # Deletion curves: one SVG per kind, a line per method plus random and its band.
+    charts = [e for e in dom.elements if e[0] == "svg" and "kr-deletion-chart" in e[1]]
+    assert len(charts) == 2
+    lines = [e[2]["data-method"] for e in dom.elements if e[0] == "path" and "kr-line" in e[1]]
+    assert sorted(lines) == sorted([*METHODS, "random"] * 2)
+    assert [e for e in dom.elements if e[0] == "polygon" and "kr-band" in e[1]]
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "tb_plugin_dashboard.png"
+    shot.unlink(missing_ok=True)
+    _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1100", page)
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
