@@ -1,0 +1,603 @@
+"""REAT: additive decomposition of RNN predictions (Du et al. 2019), for words, phrases, clauses.
+
+An RNN's hidden state is written as ``h_t = α_t ⊙ h_{t−1} + h̃_t``: ``h̃_t`` is the evidence that
+word ``t`` adds, and ``α_t`` is how much of the older evidence survives step ``t``. The logit
+``z_c = W_c h_T + b_c`` then splits over words (Eq. 13) and over any contiguous phrase (Eq. 14):
+
+    S(x_t)     = W_c [ (h_t − α_t ⊙ h_{t−1}) ⊙ Π_{k=t+1..T} α_k ]
+    S(x_{q..r}) = W_c [ (h_r − Π_{j=q..r} α_j ⊙ h_{q−1}) ⊙ Π_{k=r+1..T} α_k ]
+
+- GRU: ``α_t = z_t`` (Keras's update gate); the decomposition is exact.
+- LSTM: ``α_t = f_t ⊙ o_t / o_{t−1}`` (the paper's approximation ``c_t ≈ h_t / o_t``), ``o_0 := 1``.
+- Bidirectional (Eq. 22): the backward RNN is decomposed the same way in its own reading order
+  (its products run over positions 1..q−1); both parts are multiplied by their half of ``W_c``
+  and added (``merge_mode`` concat, or sum / ave with the whole / half ``W_c``).
+- NaiveREAT: ``S(x_t) = W_c (h_t − h_{t−1})``.
+
+**Exactness.** For every architecture the word scores telescope: ``Σ_t S(x_t) = W_c h_T −
+W_c (Π_t α_t) h_0``, which with zero initial states is the target logit minus the Dense bias.
+Likewise a phrase's score equals the sum of its words' scores, for GRU *and* LSTM: the identity
+only needs the same ``α`` on both sides, and ``h̃_t`` is *defined* as ``h_t − α_t ⊙ h_{t−1}``.
+The LSTM approximation (``tanh(c) ≈ c``, i.e. ``c_t ≈ h_t / o_t``) concerns how much of ``h̃_t``
+really is word ``t``'s evidence, not the arithmetic. A consequence: phrase scores
+from Eq. 14 carry no information beyond the word scores, but they are what the paper defines
+and what hierarchical explanations show.
+
+**How it is computed.** One pass of the layer's gate path (`call_with_gates`) gives h, the gates
+and the cell states. Then, with ``P_t = Π_{k=t..T} α_k`` (a reverse cumulative product) and
+``G_t = h_t ⊙ P_{t+1}`` (``G_0 = h_0 ⊙ P_1``), Eq. 14 is ``W_c (G_r − G_{q−1})`` because
+``Π_{j=q..r} α_j ⊙ P_{r+1} = P_q``. So every span of any length costs one subtraction of two
+entries of ``g = W_c G`` (batch, T+1): phrase scores are a gather on top of the word pass.
+
+**Masks.** At masked steps ``α = 1`` and the update is 0 (Keras holds the state there), so padding,
+left or right, changes nothing and scores 0.
+
+**LSTM stabilizer.** ``α_t = f_t o_t / o_{t−1}`` divides by an output gate, which can be ≈ 0
+(saturated sigmoid; exactly 0 in float32 below ≈ −104): the literal ratio then overflows and
+gives inf/NaN. The ratios telescope inside every product: ``Π_{k=t+1..T} α_k = (o_T / o_t)
+Π_{k=t+1..T} f_k``, and ``h_t / o_t = tanh(c_t)``. We therefore evaluate the algebraically
+equal form
+
+    S(x_t) = W_c [ o_T ⊙ Π_{k=t+1..T} f_k ⊙ (tanh(c_t) − f_t ⊙ tanh(c_{t−1})) ]
+
+with no division at all (``tanh(c_0)`` read as ``h_0`` since ``o_0 := 1``; ``o_T`` = the output gate
+of the last real step). It equals the paper's formula wherever that is finite, stays finite and
+exactly additive where it is not.
+
+Models: Embedding → one LSTM/GRU or Bidirectional(LSTM/GRU) with ``return_sequences=False`` →
+(Dropout) → Dense head. Stacked RNNs, pooling or hidden Dense layers are outside the paper and are
+refused with a ValueError naming the layer.
+"""
+
+from __future__ import annotations
+
+import warnings
+import weakref
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_relevance import chunking
+from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.layers import (
+    bidirectional_call_with_gates,
+    check_explainable,
+    explainable_twin,
+)
+
+__all__ = [
+    "Hierarchy",
+    "Level",
+    "explain_naive_reat",
+    "explain_reat",
+    "hierarchy",
+    "phrase_scores",
+    "reat_scores",
+]
+
+#: layers that are the identity at inference and may sit anywhere in the body
+_INERT = tuple(
+    cls
+    for cls in (
+        keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
+        getattr(keras.layers, "GaussianNoise", None),
+        getattr(keras.layers, "GaussianDropout", None),
+        getattr(keras.layers, "AlphaDropout", None),
+    )
+    if cls is not None
+)
+_RNN = (keras.layers.LSTM, keras.layers.GRU)
+
+_twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stock layer → explainable twin
+
+
+# ------------------------------------------------------------------------------- the plan
+def _outside_paper(chain: ModelChain, layer, why: str) -> ValueError:
+    return ValueError(
+        f"REAT cannot explain model {chain.model.name!r}: layer {layer.name!r} "
+        f"({type(layer).__name__}) {why}. REAT (Du et al. 2019) decomposes one LSTM/GRU or "
+        "Bidirectional(LSTM/GRU) whose last hidden state feeds the Dense head directly "
+        "(Dropout allowed); use method='lrp' or a gradient method for other architectures"
+    )
+
+
+def _is_rnn(layer) -> bool:
+    return isinstance(layer, _RNN) or (
+        isinstance(layer, keras.layers.Bidirectional) and isinstance(layer.forward_layer, _RNN)
+    )
+
+
+def _find_rnn(chain: ModelChain):
+    if not any(_is_rnn(layer) for layer in chain.body):
+        found = ", ".join(f"{lay.name!r} ({type(lay).__name__})" for lay in chain.body) or "none"
+        raise ValueError(
+            f"REAT cannot explain model {chain.model.name!r}: it has no LSTM/GRU layer (body "
+            f"layers: {found}). REAT (Du et al. 2019) decomposes the hidden state of one "
+            "LSTM/GRU or Bidirectional(LSTM/GRU); use method='lrp' or a gradient method"
+        )
+    rnn = None
+    for layer in chain.body:
+        if isinstance(layer, _INERT):
+            continue
+        if not _is_rnn(layer):
+            if rnn is None:
+                raise _outside_paper(chain, layer, "comes before the recurrent layer")
+            raise _outside_paper(
+                chain, layer, f"sits between the RNN {rnn.name!r} and the Dense head"
+            )
+        if rnn is not None:
+            raise _outside_paper(chain, layer, f"is stacked on the RNN {rnn.name!r} (stacked RNNs)")
+        rnn = layer
+    inner = rnn.forward_layer if isinstance(rnn, keras.layers.Bidirectional) else rnn
+    if inner.return_sequences:
+        raise _outside_paper(
+            chain, rnn, "has return_sequences=True; REAT needs the last hidden state only"
+        )
+    if isinstance(rnn, keras.layers.Bidirectional) and rnn.merge_mode not in (
+        "concat",
+        "sum",
+        "ave",
+    ):
+        raise _outside_paper(
+            chain, rnn, f"has merge_mode={rnn.merge_mode!r}; only concat, sum and ave are additive"
+        )
+    check_explainable(rnn, "reat")
+    return rnn
+
+
+def _twin(layer):
+    """The cached explainable twin of a stock LSTM/GRU (the layer itself if already explainable)."""
+    twin = explainable_twin(layer)
+    if twin is layer:
+        return layer
+    cached = _twins.get(layer)
+    if cached is None:
+        _twins[layer] = cached = twin
+    return cached
+
+
+class _Plan:
+    """What REAT needs of one chain, and its `tf.function`s (built once per chain)."""
+
+    def __init__(self, chain: ModelChain):
+        self.chain = chain
+        self.rnn = _find_rnn(chain)
+        self.bidirectional = isinstance(self.rnn, keras.layers.Bidirectional)
+        inner = self.rnn.forward_layer if self.bidirectional else self.rnn
+        self.kind = "lstm" if isinstance(inner, keras.layers.LSTM) else "gru"
+        self.units = int(inner.units)
+        self.input_dim = int(inner.cell.kernel.shape[0])
+        self.dtype = chain.compute_dtype
+        self.twin = None if self.bidirectional else _twin(self.rnn)
+        self._functions: dict[str, Callable] = {}
+
+    # ----------------------------------------------------------------- tf.function
+    def function(self, mode: str) -> Callable:
+        """The compiled computation for mode "reat" or "naive"; traced once (None dims)."""
+        fn = self._functions.get(mode)
+        if fn is None:
+            signature = [
+                tf.TensorSpec([None, None, self.input_dim], self.dtype),
+                tf.TensorSpec([None, None], tf.bool),
+                tf.TensorSpec([None], tf.int32),
+            ]
+
+            def compute(embeddings, mask, target):
+                return self._compute(embeddings, mask, target, naive=mode == "naive")
+
+            fn = tf.function(compute, input_signature=signature)
+            self._functions[mode] = fn
+        return fn
+
+    def _sync_twin(self):
+        # `explainable_twin` copies weights: re-read them each call so a model that keeps
+        # training (e.g. under a callback) is explained with its current weights
+        if self.twin is not None and self.twin is not self.rnn:
+            for mine, theirs in zip(self.twin.weights, self.rnn.weights, strict=True):
+                mine.assign(theirs)
+
+    def _traces(self, embeddings, mask):
+        """[(trace, backward?, weight slice, weight scale)] in word order."""
+        if self.bidirectional:
+            _, traces = bidirectional_call_with_gates(self.rnn, embeddings, mask=mask)
+            u = self.units
+            if self.rnn.merge_mode == "concat":
+                return [
+                    (traces["forward"], False, slice(0, u), 1.0),
+                    (traces["backward"], True, slice(u, 2 * u), 1.0),
+                ]
+            scale = 0.5 if self.rnn.merge_mode == "ave" else 1.0
+            return [
+                (traces["forward"], False, slice(0, u), scale),
+                (traces["backward"], True, slice(0, u), scale),
+            ]
+        self._sync_twin()
+        _, _, trace = self.twin.call_with_gates(embeddings, mask=mask)
+        return [(trace, bool(self.rnn.go_backwards), slice(0, self.units), 1.0)]
+
+    def _compute(self, embeddings, mask, target, naive):
+        kernel = tf.cast(self.chain.head.kernel, self.dtype)
+        w_target = tf.transpose(tf.gather(kernel, target, axis=1))  # (batch, hidden)
+        word = tf.zeros(tf.shape(mask), self.dtype)
+        shape = tf.shape(mask)
+        cumulative = tf.zeros([shape[0], shape[1] + 1], self.dtype)
+        for trace, backward, columns, scale in self._traces(embeddings, mask):
+            trace = {k: tf.cast(v, self.dtype) for k, v in trace.items()}
+            w = w_target[:, columns] * scale
+            if naive:
+                vec = tf.where(mask[..., None], trace["h"] - trace["h_prev"], 0.0)
+                word += tf.einsum("btu,bu->bt", vec, w)
+                continue
+            vec, gs = _direction(self.kind, trace, mask, backward, self._activation())
+            word += tf.einsum("btu,bu->bt", vec, w)
+            g = tf.einsum("btu,bu->bt", gs, w)  # (batch, time + 1), processing order
+            # word order: a span [s, e) is g[e] − g[s] forward, g'[s] − g'[e] backward
+            cumulative += -tf.reverse(g, [1]) if backward else g
+        return tf.where(mask, word, 0.0), cumulative
+
+    def _activation(self):
+        inner = self.rnn.forward_layer if self.bidirectional else self.rnn
+        return inner.cell.activation
+
+    # ----------------------------------------------------------------- entry
+    def run(self, embeddings, mask, target, naive=False):
+        embeddings = tf.cast(tf.convert_to_tensor(embeddings), self.dtype)
+        mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)
+        target = tf.cast(tf.convert_to_tensor(target), tf.int32)
+        if embeddings.shape.rank != 3 or embeddings.shape[-1] != self.input_dim:
+            raise ValueError(
+                f"embeddings must have shape (batch, time, {self.input_dim}); "
+                f"got {tuple(embeddings.shape)}"
+            )
+        batch, time = int(embeddings.shape[0]), int(embeddings.shape[1])
+        if time == 0:
+            return np.zeros((batch, 0), self.dtype), np.zeros((batch, 1), self.dtype)
+        word, cumulative = self.function("naive" if naive else "reat")(embeddings, mask, target)
+        return word.numpy(), cumulative.numpy()
+
+
+def _reverse(x, backward):
+    return tf.reverse(x, [1]) if backward else x
+
+
+def _direction(kind, trace, mask, backward, activation):
+    """Word vectors (batch, time, units) in word order and G (batch, time + 1, units) in
+    processing order for one direction, so that S = W·vec and a span is W·(G_r − G_{q−1})."""
+    m = _reverse(mask, backward)[..., None]
+    get = {k: _reverse(v, backward) for k, v in trace.items()}
+    one = tf.ones_like(get["h"])
+    if kind == "gru":
+        alpha = tf.where(m, get["z"], one)
+        update = tf.where(m, get["h"] - alpha * get["h_prev"], 0.0)
+        tail = tf.math.cumprod(alpha, axis=1, exclusive=True, reverse=True)  # Π_{k>t} α_k
+        vec = update * tail
+        g0 = get["h_prev"][:, :1] * alpha[:, :1] * tail[:, :1]
+        gs = tf.concat([g0, get["h"] * tail], axis=1)
+        return _reverse(vec, backward), gs
+    # LSTM, stabilized: Π_{k>t} α_k = o_T/o_t Π_{k>t} f_k and h_t/o_t = act(c_t)
+    f = tf.where(m, get["f"], one)
+    m_int = tf.cast(m, tf.int32)
+    seen = tf.cumsum(m_int, axis=1) > 0  # a real step at or before t
+    seen_before = tf.cumsum(m_int, axis=1, exclusive=True) > 0
+    u = tf.where(seen, activation(get["c"]), get["h"])  # h_t / o_t  (o := 1 before any step)
+    u_prev = tf.where(seen_before, activation(get["c_prev"]), get["h_prev"])
+    later = tf.cumsum(m_int, axis=1, exclusive=True, reverse=True) > 0
+    last = tf.logical_and(m, tf.logical_not(later))  # the last real step
+    o_last = tf.reduce_sum(tf.where(last, get["o"], 0.0), axis=1, keepdims=True)
+    any_real = tf.reduce_any(m, axis=1, keepdims=True)
+    o_last = tf.where(any_real, o_last, 1.0)  # (batch, 1, units)
+    tail = tf.math.cumprod(f, axis=1, exclusive=True, reverse=True)  # Π_{k>t} f_k
+    update = tf.where(m, u - f * u_prev, 0.0)
+    vec = o_last * tail * update
+    g0 = u_prev[:, :1] * f[:, :1] * tail[:, :1]
+    gs = o_last * tf.concat([g0, u * tail], axis=1)
+    return _reverse(vec, backward), gs
+
+
+def _plan(chain: ModelChain) -> _Plan:
+    plan = getattr(chain, "_reat_plan", None)
+    if plan is None:
+        plan = _Plan(chain)
+        chain._reat_plan = plan
+    return plan
+
+
+# ------------------------------------------------------------------------------- public API
+def reat_scores(chain: ModelChain, embeddings, mask, target) -> tuple[np.ndarray, np.ndarray]:
+    """Word scores (batch, time) and the cumulative evidence ``g`` (batch, time + 1).
+
+    The score of the span ``[s, e)`` (end exclusive) is ``g[:, e] − g[:, s]`` (Eq. 14 / 22), and
+    ``g[:, T] − g[:, 0]`` is the whole sentence's score.
+    """
+    return _plan(chain).run(embeddings, mask, target)
+
+
+def explain_reat(chain: ModelChain, embeddings, mask, target, **options) -> MethodResult:
+    """REAT word scores (Eq. 13, 16, 20, 22) with the method-function contract.
+
+    With zero initial states the scores add up to the target logit minus the Dense bias.
+
+    >>> result = explain_reat(chain, *chain.embed(ids), target)  # doctest: +SKIP
+    >>> result.relevance.sum(axis=1)  # logit − bias            # doctest: +SKIP
+    """
+    if options:
+        raise TypeError(f"explain_reat takes no options, got {sorted(options)}")
+    word, _ = _plan(chain).run(embeddings, mask, target)
+    return MethodResult(relevance=word)
+
+
+def explain_naive_reat(chain: ModelChain, embeddings, mask, target, **options) -> MethodResult:
+    """NaiveREAT: ``S(x_t) = W_c (h_t − h_{t−1})`` (the paper's baseline; sums like REAT)."""
+    if options:
+        raise TypeError(f"explain_naive_reat takes no options, got {sorted(options)}")
+    word, _ = _plan(chain).run(embeddings, mask, target, naive=True)
+    return MethodResult(relevance=word)
+
+
+def _is_pair(item) -> bool:
+    return (
+        isinstance(item, Sequence | np.ndarray)
+        and len(item) in (2, 3)
+        and all(isinstance(v, int | np.integer) for v in list(item)[:2])
+    )
+
+
+def normalize_spans(spans, batch: int, time: int) -> list[np.ndarray]:
+    """Spans → one (n, 2) int array per example, checked against ``0 <= s <= e <= time``.
+
+    ``spans`` is a shared list of ``(start, end)`` pairs, or one such list per example (they may
+    differ in length); a third element (a label) is ignored.
+    """
+    if isinstance(spans, np.ndarray) and spans.ndim == 2:
+        spans = spans.tolist()
+    spans = list(spans)
+    shared = not spans or all(_is_pair(s) for s in spans)
+    if spans and isinstance(spans[0], np.ndarray) and spans[0].ndim == 2:
+        shared = False
+    if shared:
+        per_example = [spans] * batch
+    else:
+        if len(spans) != batch:
+            raise ValueError(
+                f"spans must be one list of (start, end) pairs for all examples or one list per "
+                f"example; got {len(spans)} lists for {batch} examples"
+            )
+        per_example = [list(s) for s in spans]
+    out = []
+    for b, items in enumerate(per_example):
+        arr = np.zeros((len(items), 2), np.int64)
+        for j, item in enumerate(items):
+            if not _is_pair(item):
+                raise TypeError(
+                    f"span {item!r} (example {b}) is not a (start, end) pair of ints"
+                )
+            s, e = int(item[0]), int(item[1])
+            if not 0 <= s <= e <= time:
+                raise ValueError(
+                    f"span ({s}, {e}) of example {b} is outside 0 <= start <= end <= {time} "
+                    "(end exclusive, in token positions)"
+                )
+            arr[j] = (s, e)
+        out.append(arr)
+    return out
+
+
+def phrase_scores(chain: ModelChain, embeddings, mask, spans, target) -> np.ndarray:
+    """REAT scores of token spans (Eq. 14; Eq. 22 for bidirectional RNNs), (batch, n_spans).
+
+    Args:
+        chain: the model's `ModelChain`.
+        embeddings, mask, target: as for `explain_reat`.
+        spans: ``(start, end)`` token positions, end exclusive: one list shared by all examples,
+            or one list per example. Any length, overlapping allowed; an empty span scores 0.
+
+    Returns:
+        (batch, n_spans) scores; with per-example lists of different lengths, ``n_spans`` is the
+        longest and missing entries are NaN.
+
+    >>> phrase_scores(chain, emb, mask, [(0, 2), (1, 5)], target)  # doctest: +SKIP
+    """
+    mask = tf.convert_to_tensor(mask)
+    batch, time = int(mask.shape[0]), int(mask.shape[1])
+    per_example = normalize_spans(spans, batch, time)
+    _, g = _plan(chain).run(embeddings, mask, target)
+    return _gather_spans(g, per_example)
+
+
+def _gather_spans(g: np.ndarray, per_example: list[np.ndarray]) -> np.ndarray:
+    width = max((len(s) for s in per_example), default=0)
+    if all(len(s) == width for s in per_example) and per_example:
+        idx = np.stack(per_example)  # (batch, n, 2)
+        rows = np.arange(g.shape[0])[:, None]
+        return g[rows, idx[..., 1]] - g[rows, idx[..., 0]]
+    out = np.full((len(per_example), width), np.nan, g.dtype)
+    for b, s in enumerate(per_example):
+        out[b, : len(s)] = g[b, s[:, 1]] - g[b, s[:, 0]]
+    return out
+
+
+# ------------------------------------------------------------------------------- hierarchy
+@dataclass
+class Level:
+    """One level of a hierarchical explanation: spans over the example's tokens and their scores.
+
+    Attributes:
+        level: "word", "phrase" or "clause".
+        tokens: the example's tokens (padding dropped).
+        spans: ``(start, end)`` token ranges, end exclusive.
+        scores: one REAT score per span.
+        labels: optional label per span ("NP", "VP", an SST sentiment label, ...).
+    """
+
+    level: str
+    tokens: list[str]
+    spans: list[tuple[int, int]]
+    scores: np.ndarray
+    labels: list | None = None
+
+    @property
+    def texts(self) -> list[str]:
+        return [" ".join(self.tokens[s:e]) for s, e in self.spans]
+
+    def token_scores(self, fill: float = 0.0) -> np.ndarray:
+        """Per-token scores for a word-style heatmap: each token gets the score of the shortest
+        span that covers it, tokens in no span get ``fill``."""
+        out = np.full(len(self.tokens), fill, np.float64)
+        best = np.full(len(self.tokens), np.inf)
+        for (s, e), score in zip(self.spans, self.scores, strict=True):
+            for i in range(s, e):
+                if e - s < best[i]:
+                    best[i], out[i] = e - s, score
+        return out
+
+    def heatmap(self, label: str | None = None):
+        """A `keras_relevance.render.Heatmap` of `token_scores()`."""
+        from keras_relevance.render import Heatmap
+
+        return Heatmap(self.tokens, self.token_scores(), label=label or self.level)
+
+    def to_dict(self) -> dict:
+        return {
+            "level": self.level,
+            "tokens": list(self.tokens),
+            "spans": [list(s) for s in self.spans],
+            "scores": [float(v) for v in self.scores],
+            "labels": None if self.labels is None else list(self.labels),
+        }
+
+
+@dataclass
+class Hierarchy:
+    """Word, phrase and clause levels of one example (``hierarchy["phrase"]`` picks a level).
+
+    Attributes:
+        tokens: the example's tokens (padding dropped).
+        target: the explained class.
+        total: the sentence's score (= Σ word scores = target logit − Dense bias for zero
+            initial states).
+        levels: the levels, finest first.
+    """
+
+    tokens: list[str]
+    target: int
+    total: float
+    levels: list[Level] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> Level:
+        for level in self.levels:
+            if level.level == name:
+                return level
+        raise KeyError(f"no level {name!r}; levels: {[lv.level for lv in self.levels]}")
+
+    def __contains__(self, name: str) -> bool:
+        return any(level.level == name for level in self.levels)
+
+    def to_dict(self) -> dict:
+        return {
+            "tokens": list(self.tokens),
+            "target": int(self.target),
+            "total": float(self.total),
+            "levels": [level.to_dict() for level in self.levels],
+        }
+
+
+def _phrases_for(tokens, phrases, tagger, nltk_data):
+    """Phrase spans (start, end, label) of one example in token indices, or None (skip)."""
+    if phrases is None or phrases is False:
+        return None
+    if phrases in ("auto", "pos") or callable(phrases):
+        use = phrases if callable(phrases) else tagger
+        try:
+            return chunking.phrase_spans(tokens, tagger=use, nltk_data=nltk_data)
+        except chunking.TaggerUnavailableError as err:
+            if phrases == "pos":
+                raise
+            warnings.warn(f"{err} Skipping the phrase level.", stacklevel=4)
+            return None
+    raise ValueError(
+        f"phrases must be 'auto', 'pos', None, a tagger or span lists; got {phrases!r}"
+    )
+
+
+def _span_scores(g_row, bounds, spans, b):
+    """Scores of token-index spans of example b; bounds[i] = position of token i (and the end)."""
+    n = len(bounds) - 1
+    spans = [(int(s[0]), int(s[1])) for s in spans]
+    for s, e in spans:
+        if not 0 <= s <= e <= n:
+            raise ValueError(f"span ({s}, {e}) of example {b} is outside its {n} tokens")
+    if not spans:
+        return spans, np.zeros(0, g_row.dtype)
+    idx = np.array([(bounds[s], bounds[e] if e > s else bounds[s]) for s, e in spans])
+    return spans, g_row[idx[:, 1]] - g_row[idx[:, 0]]
+
+
+def hierarchy(
+    chain: ModelChain,
+    embeddings,
+    mask,
+    target,
+    tokens: Sequence[Sequence[str]],
+    phrases="auto",
+    clauses="auto",
+    tagger: chunking.Tagger | None = None,
+    nltk_data=None,
+) -> list[Hierarchy]:
+    """Hierarchical REAT explanations: word, phrase and clause levels with their scores.
+
+    Args:
+        chain, embeddings, mask, target: as for `explain_reat`.
+        tokens: one token list per example, either one token per position (padding included)
+            or one per real (unmasked) position.
+        phrases: "auto" (noun / verb chunks from NLTK's tagger when available, else a warning
+            and no phrase level), "pos" (the same, but a missing tagger raises), a tagger
+            callable ``tokens -> universal tags``, None (no phrase level), or one span list per
+            example in token indices (user spans, or SST gold constituents from
+            `chunking.sst_constituents`), items ``(start, end)`` or ``(start, end, label)``.
+        clauses: "auto" (`chunking.clause_spans`), None, or one span list per example.
+        tagger, nltk_data: passed to `chunking.phrase_spans`.
+
+    Returns:
+        one `Hierarchy` per example.
+
+    >>> h = hierarchy(chain, emb, mask, target, tokens)[0]   # doctest: +SKIP
+    >>> h["clause"].texts, h["clause"].scores                  # doctest: +SKIP
+    """
+    mask_np = np.asarray(mask, bool)
+    batch, time = mask_np.shape
+    if len(tokens) != batch:
+        raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
+    word, g = _plan(chain).run(embeddings, mask_np, target)
+    target_np = np.asarray(target).reshape(-1)
+    out = []
+    for b in range(batch):
+        real = np.flatnonzero(mask_np[b])
+        toks = [str(t) for t in tokens[b]]
+        if len(toks) == time and len(real) != time:
+            toks = [toks[i] for i in real]
+        elif len(toks) != len(real):
+            raise ValueError(
+                f"example {b} has {len(real)} real tokens and {time} positions, but "
+                f"{len(toks)} tokens were given"
+            )
+        # token index i sits at position real[i]; masked positions add nothing to g
+        bounds = np.append(real, real[-1] + 1 if len(real) else 0)
+        levels = [Level("word", toks, [(i, i + 1) for i in range(len(toks))], word[b, real])]
+        if isinstance(phrases, str) or phrases is None or phrases is False or callable(phrases):
+            found = _phrases_for(toks, phrases, tagger, nltk_data)
+        else:
+            found = phrases[b]
+        if found is not None:
+            spans, values = _span_scores(g[b], bounds, found, b)
+            labels = [s[2] if len(s) > 2 else None for s in found]
+            levels.append(Level("phrase", toks, spans, values, labels))
+        if clauses is not None and clauses is not False:
+            found = chunking.clause_spans(toks) if clauses == "auto" else clauses[b]
+            spans, values = _span_scores(g[b], bounds, found, b)
+            levels.append(Level("clause", toks, spans, values))
+        total = float(g[b, -1] - g[b, 0])
+        out.append(Hierarchy(toks, int(target_np[b]), total, levels))
+    return out
