@@ -147,15 +147,41 @@ def _scan(step, xz, mask, init):
     return tf.scan(step, elems, initializer=init)
 
 
-def _finish(layer, stacked_y, final_states, trace_tm):
-    """Shape outputs like the stock `call`, trace like the contract."""
-    go_backwards = layer.go_backwards
-    if layer.return_sequences:
-        outputs = tf.transpose(stacked_y, [1, 0, 2])  # processing order, like `call`
+def _with_previous(seq, first, go_backwards):
+    """(state, previous state) per input position, batch-major, from a time-major stack.
+
+    `seq` holds the states after each step in processing order, `first` the initial state.
+    One transpose for both tensors.
+    """
+    full = tf.transpose(tf.concat([first[None], seq], axis=0), [1, 0, 2])  # (batch, T+1, units)
+    if go_backwards:
+        full = tf.reverse(full, [1])  # input position t was consumed after position t+1
+        return full[:, :-1], full[:, 1:]
+    return full[:, 1:], full[:, :-1]
+
+
+def _outputs_from_states(layer, h_seq, mask_tm):
+    """What `call` emits per step, from the (held) hidden states in processing order.
+
+    At a masked step the stock loop repeats the previous output (zeros before the first valid
+    step), or emits zeros with `zero_output_for_mask`. Since the state is held, the previous
+    output equals the current (held) state once a valid step has been seen.
+    """
+    if mask_tm is None:
+        return h_seq
+    if getattr(layer, "zero_output_for_mask", False):
+        keep = mask_tm
     else:
-        outputs = stacked_y[-1]
-    trace = {k: _batch_major(v, go_backwards) for k, v in trace_tm.items()}
-    return outputs, final_states, trace
+        keep = tf.cumsum(tf.cast(mask_tm, tf.int32), axis=0) > 0
+    return tf.where(keep[..., None], h_seq, tf.zeros_like(h_seq))
+
+
+def _outputs(layer, h_seq, mask_tm):
+    """Outputs shaped like the stock `call`: sequence in processing order, or the last step."""
+    y_seq = _outputs_from_states(layer, h_seq, mask_tm)
+    if layer.return_sequences:
+        return tf.transpose(y_seq, [1, 0, 2])
+    return y_seq[-1]
 
 
 def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
@@ -170,34 +196,43 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
         xz = xz + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
     xz = _time_major(xz, layer.go_backwards)
     mask_tm = None if mask is None else _time_major(mask, layer.go_backwards)
-    zero_output = bool(getattr(layer, "zero_output_for_mask", False))
 
+    # The loop carries only what the recurrence needs; gates are recomputed from the stacked
+    # pre-activations afterwards (the same element-wise ops on the same values).
     def step(carry, elems):
-        h, c, y = carry[0], carry[1], carry[2]
+        h, c = carry[0], carry[1]
         x_t, m = (elems, None) if mask_tm is None else elems
         z = x_t + tf.matmul(h, recurrent)
         zi, zf, zg, zo = tf.split(z, 4, axis=-1)  # keras.layers.LSTM order
-        i, f, o = ract(zi), ract(zf), ract(zo)
-        g = act(zg)
-        c_new = f * c + i * g
-        h_new = o * act(c_new)
-        if m is None:
-            y_new = h_new
-        else:
+        c_new = ract(zf) * c + ract(zi) * act(zg)
+        h_new = ract(zo) * act(c_new)
+        if m is not None:
             m = m[:, None]
             c_new = tf.where(m, c_new, c)
             h_new = tf.where(m, h_new, h)
-            y_new = tf.where(m, h_new, tf.zeros_like(y) if zero_output else y)
-        return (h_new, c_new, y_new, i, f, g, o, zi, zf, zg, zo, h, c)
+        return (h_new, c_new, z)
 
-    zeros = tf.zeros_like(h0)
-    init = (h0, c0, zeros) + (zeros,) * 10
-    out = _scan(step, xz, mask_tm, init)
-    h_seq, c_seq, y_seq = out[0], out[1], out[2]
-    names = ("i", "f", "g", "o", "zi", "zf", "zg", "zo", "h_prev", "c_prev")
-    trace_tm = {"h": h_seq, "c": c_seq, **dict(zip(names, out[3:], strict=True))}
-    final = [h_seq[-1], c_seq[-1]]
-    return _finish(layer, y_seq, final, trace_tm)
+    init = (h0, c0, tf.zeros_like(tf.concat([h0] * 4, axis=-1)))
+    h_seq, c_seq, z_seq = _scan(step, xz, mask_tm, init)
+    go_backwards = layer.go_backwards
+    h, h_prev = _with_previous(h_seq, h0, go_backwards)
+    c, c_prev = _with_previous(c_seq, c0, go_backwards)
+    zi, zf, zg, zo = tf.split(_batch_major(z_seq, go_backwards), 4, axis=-1)
+    trace = {
+        "i": ract(zi),
+        "f": ract(zf),
+        "g": act(zg),
+        "o": ract(zo),
+        "c": c,
+        "h": h,
+        "h_prev": h_prev,
+        "c_prev": c_prev,
+        "zi": zi,
+        "zf": zf,
+        "zg": zg,
+        "zo": zo,
+    }
+    return _outputs(layer, h_seq, mask_tm), [h_seq[-1], c_seq[-1]], trace
 
 
 def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
@@ -221,11 +256,10 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         xz = xz + input_bias
     xz = _time_major(xz, layer.go_backwards)
     mask_tm = None if mask is None else _time_major(mask, layer.go_backwards)
-    zero_output = bool(getattr(layer, "zero_output_for_mask", False))
     rec_zr, rec_h = recurrent[:, : 2 * units], recurrent[:, 2 * units :]
 
     def step(carry, elems):
-        h, y = carry[0], carry[1]
+        h = carry[0]
         x_t, m = (elems, None) if mask_tm is None else elems
         x_zr, xg = x_t[:, : 2 * units], x_t[:, 2 * units :]
         if reset_after:
@@ -233,32 +267,43 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
             if recurrent_bias is not None:
                 inner = inner + recurrent_bias
             zzr = x_zr + inner[:, : 2 * units]
-            zz, zr = zzr[:, :units], zzr[:, units:]
-            z, r = ract(zz), ract(zr)
             hg = inner[:, 2 * units :]
+            z, r = tf.split(ract(zzr), 2, axis=-1)
             zg = xg + r * hg
         else:
             zzr = x_zr + tf.matmul(h, rec_zr)
-            zz, zr = zzr[:, :units], zzr[:, units:]
-            z, r = ract(zz), ract(zr)
+            z, r = tf.split(ract(zzr), 2, axis=-1)
             hg = tf.matmul(r * h, rec_h)
             zg = xg + hg
-        g = act(zg)
-        h_new = z * h + (1 - z) * g
-        if m is None:
-            y_new = h_new
-        else:
-            m = m[:, None]
-            h_new = tf.where(m, h_new, h)
-            y_new = tf.where(m, h_new, tf.zeros_like(y) if zero_output else y)
-        return (h_new, y_new, z, r, g, zz, zr, zg, xg, hg, h)
+        h_new = z * h + (1 - z) * act(zg)
+        if m is not None:
+            h_new = tf.where(m[:, None], h_new, h)
+        return (h_new, zzr, hg)
 
     zeros = tf.zeros_like(h0)
-    init = (h0, zeros) + (zeros,) * 9
-    out = _scan(step, xz, mask_tm, init)
-    names = ("z", "r", "g", "zz", "zr", "zg", "xg", "hg", "h_prev")
-    trace_tm = {"h": out[0], **dict(zip(names, out[2:], strict=True))}
-    return _finish(layer, out[1], [out[0][-1]], trace_tm)
+    init = (h0, tf.concat([zeros, zeros], axis=-1), zeros)
+    h_seq, zzr_seq, hg_seq = _scan(step, xz, mask_tm, init)
+    go_backwards = layer.go_backwards
+    h, h_prev = _with_previous(h_seq, h0, go_backwards)
+    zzr = _batch_major(zzr_seq, go_backwards)
+    hg = _batch_major(hg_seq, go_backwards)
+    xg = _batch_major(xz[..., 2 * units :], go_backwards)
+    z, r = tf.split(ract(zzr), 2, axis=-1)
+    zz, zr = tf.split(zzr, 2, axis=-1)
+    zg = xg + r * hg if reset_after else xg + hg
+    trace = {
+        "z": z,
+        "r": r,
+        "g": act(zg),
+        "h": h,
+        "h_prev": h_prev,
+        "zz": zz,
+        "zr": zr,
+        "zg": zg,
+        "xg": xg,
+        "hg": hg,
+    }
+    return _outputs(layer, h_seq, mask_tm), [h_seq[-1]], trace
 
 
 def _call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):

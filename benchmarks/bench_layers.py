@@ -1,0 +1,147 @@
+"""Explainable layers vs stock Keras: training-step time and gate-trace forward time.
+
+Run: `python -m benchmarks.bench_layers [--quick]`. Prints a Markdown table.
+
+- train: one optimizer step (`train_on_batch`) of Embedding → RNN → Dense with the stock layer vs
+  the explainable one (same weights), interleaved in the same process after a warm-up; median of
+  the repeats. The explainable layers keep the stock `call`, so the goal is a ratio ≤ 1.05.
+- forward: `call_with_gates` vs the stock layer's forward, both inside a `tf.function` (graph) and
+  eagerly; aim ≤ 2.0 in graph mode.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from keras_relevance.layers import ExplainableGRU, ExplainableLSTM  # noqa: E402
+
+KINDS = {
+    "LSTM": (keras.layers.LSTM, ExplainableLSTM),
+    "GRU": (keras.layers.GRU, ExplainableGRU),
+}
+
+
+def _model(rnn_cls, vocab, dim, units, seed=0):
+    keras.utils.set_random_seed(seed)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(vocab, dim, mask_zero=True),
+            rnn_cls(units),
+            keras.layers.Dense(2),
+        ]
+    )
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def _interleaved(fns, steps, repeats, warmup):
+    """Median seconds per call for each fn, timed round-robin."""
+    for fn in fns:
+        for _ in range(warmup):
+            fn()
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for k, fn in enumerate(fns):
+            start = time.perf_counter()
+            for _ in range(steps):
+                fn()
+            times[k].append((time.perf_counter() - start) / steps)
+    return [statistics.median(t) for t in times]
+
+
+def bench_train(kind, batch, length, vocab, dim, units, steps, repeats):
+    stock_cls, ours_cls = KINDS[kind]
+    stock, ours = _model(stock_cls, vocab, dim, units), _model(ours_cls, vocab, dim, units)
+    ours.set_weights(stock.get_weights())
+    rng = np.random.default_rng(0)
+    ids = rng.integers(1, vocab, size=(batch, length)).astype("int32")
+    ids[: batch // 2, length // 2 :] = 0  # right padding on half the batch
+    labels = rng.integers(0, 2, size=(batch,)).astype("int32")
+    t_stock, t_ours = _interleaved(
+        [lambda: stock.train_on_batch(ids, labels), lambda: ours.train_on_batch(ids, labels)],
+        steps,
+        repeats,
+        warmup=3,
+    )
+    return t_stock, t_ours
+
+
+def bench_forward(kind, batch, length, dim, units, steps, repeats, graph):
+    stock_cls, ours_cls = KINDS[kind]
+    keras.utils.set_random_seed(0)
+    stock = stock_cls(units, return_sequences=True)
+    stock.build((None, None, dim))
+    ours = ours_cls(units, return_sequences=True)
+    ours.build((None, None, dim))
+    ours.set_weights(stock.get_weights())
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.normal(size=(batch, length, dim)).astype("float32"))
+    mask = np.ones((batch, length), bool)
+    mask[: batch // 2, length // 2 :] = False
+    mask = tf.constant(mask)
+
+    def run_stock():
+        return stock(x, mask=mask)
+
+    def run_ours():
+        return ours.call_with_gates(x, mask=mask)
+
+    if graph:
+        run_stock, run_ours = tf.function(run_stock), tf.function(run_ours)
+
+    def sync(fn):
+        return lambda: tf.nest.map_structure(lambda t: t.numpy(), fn())
+
+    return _interleaved([sync(run_stock), sync(run_ours)], steps, repeats, warmup=2)
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
+    parser.add_argument("--repeats", type=int, default=None)
+    args = parser.parse_args(argv)
+    if args.quick:
+        batch, length, vocab, dim, units, steps, repeats = 32, 20, 500, 32, 32, 5, 5
+    else:
+        batch, length, vocab, dim, units, steps, repeats = 64, 50, 5000, 64, 64, 10, 9
+    if args.repeats:
+        repeats = args.repeats
+    print(
+        f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
+        f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; "
+        f"batch {batch}, length {length}, embedding {dim}, units {units}, "
+        f"median of {repeats} interleaved repeats\n"
+    )
+    print("| layer | measurement | stock (ms) | explainable (ms) | ratio | goal |")
+    print("|---|---|---:|---:|---:|---|")
+    for kind in KINDS:
+        t_stock, t_ours = bench_train(kind, batch, length, vocab, dim, units, steps, repeats)
+        print(
+            f"| {kind} | training step | {t_stock * 1e3:.2f} | {t_ours * 1e3:.2f} | "
+            f"{t_ours / t_stock:.3f} | ≤ 1.05 |"
+        )
+        for graph in (True, False):
+            t_stock, t_ours = bench_forward(kind, batch, length, dim, units, steps, repeats, graph)
+            mode = "tf.function" if graph else "eager"
+            print(
+                f"| {kind} | forward, call_with_gates vs call ({mode}) | {t_stock * 1e3:.2f} | "
+                f"{t_ours * 1e3:.2f} | {t_ours / t_stock:.3f} | "
+                f"{'≤ 2.0' if graph else 'report'} |"
+            )
+
+
+if __name__ == "__main__":
+    main()
