@@ -12,6 +12,7 @@ model takes; `decode` goes back. TensorFlow is imported only when raw texts are 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ PAD_ID = 0
 OOV_ID = 1
 PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<unk>"
-TOKENIZERS = ("unicode_script", "whitespace")
+TOKENIZERS = ("unicode_script", "whitespace", "treebank")
 _FORMAT_VERSION = 1
 
 
@@ -67,6 +68,37 @@ def _byte_to_char(text: str) -> dict[int, int] | None:
     return table
 
 
+_TREEBANK = re.compile(
+    r"""
+    (?P<stem>\w+?)(?=n['’]t\b)            # "does" of "doesn't", "ca" of "can't"
+    | (?P<neg>n['’]t)\b                    # n't
+    | (?P<clitic>['’](?:s|re|ve|ll|d|m))\b   # 's 're 've 'll 'd 'm
+    | (?P<number>\d+(?:[.,:/]\d+)+)         # 1.5  3,000  9/11
+    | (?P<abbrev>(?:[a-z]\.){2,}|(?:mr|mrs|ms|dr|st|vs|etc|jr|sr|bros|inc|co|no)\.)
+    | (?P<decade>['’]\d0s)\b                 # '60s
+    | (?P<word>\w+(?:[-/]\w+)*)             # words; hyphenated and slashed words kept whole
+    | (?P<punct>\.\.\.|--|``|''|\S)          # ... -- `` '' and any other single character
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+_TREEBANK_MAP = {"(": "-LRB-", ")": "-RRB-", "[": "-LSB-", "]": "-RSB-", "{": "-LCB-", "}": "-RCB-"}
+
+
+def _tokenize_treebank(text: str, lower: bool) -> Tokenized:
+    """Penn-Treebank-like tokens as in SST: does n't, it 's, -LRB-, \\/, quotes as `` and ''."""
+    tokens, starts, ends = [], [], []
+    for match in _TREEBANK.finditer(text):
+        token = match.group().replace("’", "'")
+        if token == '"':
+            before = text[match.start() - 1] if match.start() else " "
+            token = "``" if before.isspace() or before in "([{" else "''"
+        token = _TREEBANK_MAP.get(token, token).replace("/", "\\/")  # PTB escapes "/"
+        tokens.append(token.lower() if lower else token)
+        starts.append(match.start())
+        ends.append(match.end())
+    return Tokenized(tokens, starts, ends, text)
+
+
 def _tf_tokenizer(name: str):
     import tensorflow_text as tft
 
@@ -85,8 +117,11 @@ def tokenize(
     Args:
         texts: a sequence of strings (a single string is treated as a sequence of one).
         lower: lowercase the tokens (the offsets still point into the original text).
-        tokenizer: "unicode_script" (splits at whitespace and at changes of Unicode script /
-            punctuation: "isn't" → "isn", "'", "t") or "whitespace".
+        tokenizer: "unicode_script" (tensorflow-text; splits at whitespace and at changes of
+            Unicode script / punctuation: "isn't" → "isn", "'", "t"), "whitespace"
+            (tensorflow-text), or "treebank" (pure Python; Penn-Treebank-like tokens as in SST:
+            "isn't" → "is", "n't"; "(" → "-LRB-"; '"' → "``" / "''", offsets still point at the
+            original characters).
 
     Returns:
         One `Tokenized` per text.
@@ -106,6 +141,8 @@ def tokenize(
         raise ValueError(f"unknown tokenizer {tokenizer!r}; known: {list(TOKENIZERS)}")
     if not texts:
         return []
+    if tokenizer == "treebank":
+        return [_tokenize_treebank(t, lower) for t in texts]
     tok, starts, ends = _tf_tokenizer(tokenizer).tokenize_with_offsets(texts)
     out = []
     for text, t, s, e in zip(texts, tok.to_list(), starts.to_list(), ends.to_list(), strict=True):

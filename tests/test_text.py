@@ -88,3 +88,27 @@ def test_json_round_trip(tmp_path):
 def test_tokenized_is_plain_data():
     t = Tokenized(["a"], [0], [1], "a")
     assert t.spans() == [(0, 1)] and len(t) == 1
+
+
+def test_treebank_tokenizer_matches_sst_conventions():
+    text = 'It doesn\'t work (really)... "Yes," she said -- can’t wait, café 😀.'
+    (t,) = tokenize([text], tokenizer="treebank")
+    assert t.tokens == [
+        "it", "does", "n't", "work", "-lrb-", "really", "-rrb-", "...", "``", "yes", ",", "''",
+        "she", "said", "--", "ca", "n't", "wait", ",", "café", "😀", ".",
+    ]  # fmt: skip
+    pieces = [text[s:e] for s, e in t.spans()]
+    assert pieces[1:3] == ["does", "n't"] and pieces[4] == "(" and pieces[15:17] == ["ca", "n’t"]
+    vocab = Vocabulary.from_tokens([["is", "n't", "good"]], tokenizer="treebank")
+    assert vocab.encode(["Isn't GOOD"]).tolist() == [[3, 4, 2]]  # good, is, n't
+    assert Vocabulary.from_json(vocab.to_json()).tokenizer == "treebank"
+
+
+def test_treebank_tokenizer_round_trips_sst(data_dir):
+    from keras_relevance.datasets import load_sst
+
+    sst = load_sst(data_dir / "sst", "dev")
+    raw = [t.replace("-LRB-", "(").replace("-RRB-", ")").replace("\\/", "/") for t in sst.texts]
+    tokenized = tokenize(raw, lower=False, tokenizer="treebank")
+    same = sum(t.tokens == toks for t, toks in zip(tokenized, sst.tokens, strict=True))
+    assert same / len(sst) > 0.99
