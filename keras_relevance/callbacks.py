@@ -269,18 +269,31 @@ class ExplanationLogger(keras.callbacks.Callback):
         from keras_relevance import evaluation
 
         ids, labels = self.deletion_data
-        result = evaluation.deletion_curves(self.model, ids, labels, methods=methods)
+        result = evaluation.deletion_curves(
+            self._get_explainer(),
+            ids,
+            labels,
+            methods=methods,
+            method_options={
+                m: self.explain_options[m] for m in methods if m in self.explain_options
+            },
+            verbose=False,
+        )
         for kind in ("correct", "misclassified"):
-            curves = result.get(kind) if isinstance(result, dict) else None
+            entry = result.get(kind)
+            if not entry or not entry.get("n"):
+                continue
+            curves = {m: c for m, c in entry["curves"].items() if c is not None}
             if not curves:
                 continue
             summary.deletion_curve(
                 f"deletion/{kind}",
-                curves["methods"],
+                curves,
                 step=step,
-                x=curves.get("x"),
-                random_mean=curves.get("random_mean"),
-                random_std=curves.get("random_std"),
+                description=f"{entry['n']} {kind} examples of {result['n']}",
+                x=result.get("x"),
+                random_mean=entry.get("random_mean"),
+                random_std=entry.get("random_std"),
                 kind=kind,
             )
 

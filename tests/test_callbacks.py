@@ -16,7 +16,7 @@ from keras_relevance.text import Vocabulary
 POS = ["a good film", "great fun and very good", "an entertaining , authentic film", "good acting"]
 NEG = ["a bad film", "dull and boring", "a very bad plot", "boring acting , bad film"]
 SAMPLES = ["a good film", "a dull , bad plot", "<img src=x onerror=alert(1)> good"]
-FAST = ("sa", "grad_input")
+DEFAULT_METHODS = ("lrp", "sa", "reat")
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,6 @@ def test_two_epochs_written_and_readable(tmp_path, vocab, data, model):
     logger = ExplanationLogger(
         tmp_path,
         SAMPLES,
-        methods=FAST,
         vocabulary=vocab,
         labels=[1, 0, 1],
         class_names=["neg", "pos"],
@@ -81,8 +80,9 @@ def test_two_epochs_written_and_readable(tmp_path, vocab, data, model):
     assert logger.logged_epochs == [0, 1]
     assert logger.tokenized[2].starts[0] == 0  # character offsets kept for texts
     events = read_run(tmp_path / "explanations")
-    assert set(events) == {"heatmap/sa", "heatmap/grad_input"}
-    for method in FAST:
+    assert logger.methods == DEFAULT_METHODS
+    assert set(events) == {f"heatmap/{m}" for m in DEFAULT_METHODS}
+    for method in DEFAULT_METHODS:
         steps = events[f"heatmap/{method}"]
         assert sorted(steps) == [0, 1]
         payload = steps[1]
@@ -165,6 +165,33 @@ def test_model_that_cannot_be_explained_still_trains(tmp_path, vocab, data):
     assert logger.logged_epochs == []
 
 
+def test_reat_on_a_cnn_is_skipped_with_one_warning(tmp_path, vocab, data):
+    keras.utils.set_random_seed(0)
+    cnn = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(len(vocab), 8),
+            keras.layers.Conv1D(4, 2, activation="relu"),
+            keras.layers.GlobalMaxPooling1D(),
+            keras.layers.Dense(2),
+        ]
+    )
+    cnn.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    logger = ExplanationLogger(tmp_path, SAMPLES, vocabulary=vocab)
+    with pytest.warns(ExplanationWarning) as record:
+        cnn.fit(*data, epochs=2, verbose=0, callbacks=[logger])
+    messages = [str(w.message) for w in record if w.category is ExplanationWarning]
+    assert len(messages) == 1 and "'reat' does not apply" in messages[0]
+    assert logger.skipped_methods == ["reat"]
+    events = read_run(tmp_path / "explanations")
+    assert set(events) == {"heatmap/lrp", "heatmap/sa"}
+    assert sorted(events["heatmap/lrp"]) == [0, 1]
+    # no mask_zero: the padding's relevance is cut at the sample's own tokens
+    assert [len(s["tokens"]) for s in events["heatmap/lrp"][1]["samples"]] == [
+        len(t) for t in logger.tokens
+    ]
+
+
 def test_beside_keras_tensorboard(tmp_path, vocab, data, model):
     x, y = data
     callbacks = [
@@ -201,3 +228,22 @@ def test_construction_errors(tmp_path, vocab, kwargs, match):
     kwargs = {"vocabulary": vocab, **kwargs}
     with pytest.raises(ValueError, match=match):
         ExplanationLogger(tmp_path, **kwargs)
+
+
+def test_deletion_curves_logged(tmp_path, vocab, data, model):
+    x, y = data
+    logger = ExplanationLogger(
+        tmp_path, SAMPLES[:1], methods=("sa",), vocabulary=vocab, deletion_data=(x[:8], y[:8])
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExplanationWarning)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    events = read_run(tmp_path / "explanations")
+    deletion = {tag: steps for tag, steps in events.items() if tag.startswith("deletion/")}
+    assert deletion, events.keys()
+    for tag, steps in deletion.items():
+        payload = steps[0]
+        assert payload["kind"] == tag.split("/")[1]
+        assert set(payload["curves"]) == {"sa"}
+        assert payload["x"] == [0, 1, 2, 3, 4, 5]
+        assert len(payload["random"]["mean"]) == 6 and len(payload["random"]["std"]) == 6

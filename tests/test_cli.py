@@ -1,0 +1,145 @@
+"""The `keras-relevance` command on a saved tiny model: output, HTML, exit codes."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_relevance.cli import find_vocabulary, main
+from keras_relevance.text import Vocabulary
+
+TEXTS = ["a good film", "a bad film", "good fun", "dull and bad", "very good", "boring plot"]
+HOSTILE = "<img src=x onerror=alert(1)>"
+ORIGINAL = {}
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("model")
+    vocab = Vocabulary.from_texts(TEXTS)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [
+            keras.Input((None,), dtype="int32"),
+            keras.layers.Embedding(len(vocab), 6, mask_zero=True),
+            keras.layers.Bidirectional(keras.layers.LSTM(3)),
+            keras.layers.Dense(2),
+        ]
+    )
+    model(vocab.encode(TEXTS))
+    model.save(folder / "model.keras")
+    vocab.save(folder / "model.vocab.json")
+    ORIGINAL["model"] = model  # the in-memory original, to compare scores with
+    return folder / "model.keras"
+
+
+def test_explain_prints_colored_heatmap_and_html(saved, tmp_path, capsys):
+    out_html = tmp_path / "out.html"
+    code = main(
+        [
+            "explain",
+            str(saved),
+            "--text",
+            "A good film",
+            "--text",
+            f"{HOSTILE} bad",
+            "--method",
+            "sa",
+            "--color",
+            "always",
+            "--html",
+            str(out_html),
+            "--class-names",
+            "neg,pos",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    n_tokens = sum(len(t) for t in Vocabulary([]).tokenize(["A good film", f"{HOSTILE} bad"]))
+    assert captured.out.count("\x1b[48;2;") == n_tokens  # one background per token
+    assert "good" in captured.out and "sa, class" in captured.out and "(pos)" in captured.out
+    html = out_html.read_text(encoding="utf-8")
+    assert html.count('class="kr-heatmap"') == 2
+    assert "<img" not in html and "&lt;img" not in html  # tokenizer splits it into words...
+    assert "&lt;" in html  # ...and the '<' token is escaped
+
+
+def test_target_and_plain_output_match_the_explainer(saved, capsys):
+    from keras_relevance.explainer import Explainer
+
+    code = main(["explain", str(saved), "--text", "Very good", "--method", "sa", "--target", "1"])
+    label, line = capsys.readouterr().out.splitlines()
+    assert code == 0
+    assert label.startswith("sa, class 1 (logit ")
+    assert "\x1b[" not in line  # not a terminal: plain scores
+    assert [part.split("(")[0] for part in line.split()] == ["very", "good"]
+    printed = [float(part.split("(")[1].rstrip(")")) for part in line.split()]
+    vocab = Vocabulary.load(find_vocabulary(saved))
+    expected = Explainer(ORIGINAL["model"]).explain(
+        vocab.encode(["very good"]), method="sa", target=1
+    )
+    np.testing.assert_allclose(printed, expected.relevance[0], rtol=1e-3)
+
+
+def _error(capsys):
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return err
+
+
+def test_missing_model(tmp_path, capsys):
+    assert main(["explain", str(tmp_path / "nope.keras"), "--text", "x"]) == 2
+    assert "model file not found" in _error(capsys)
+
+
+def test_missing_vocabulary(saved, tmp_path, capsys):
+    lonely = tmp_path / "lonely.keras"
+    shutil.copy(saved, lonely)
+    assert main(["explain", str(lonely), "--text", "good"]) == 2
+    assert "no vocabulary found" in _error(capsys)
+    assert main(["explain", str(lonely), "--text", "good", "--vocab", "missing.json"]) == 2
+    assert "vocabulary file not found" in _error(capsys)
+    (tmp_path / "vocab.json").write_text("{}")
+    assert main(["explain", str(lonely), "--text", "good"]) == 2
+    assert "cannot read vocabulary" in _error(capsys)
+
+
+def test_bad_inputs(saved, tmp_path, capsys):
+    assert main(["explain", str(saved), "--text", "good", "--method", "nope"]) == 2
+    assert "unknown method 'nope'" in _error(capsys)
+    assert main(["explain", str(saved), "--text", "  "]) == 2
+    assert "empty" in _error(capsys)
+    assert main(["explain", str(saved), "--text", "good", "--target", "7", "--method", "sa"]) == 2
+    assert "out of range" in _error(capsys)
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    shutil.copy(find_vocabulary(saved), tmp_path / "vocab.json")
+    assert main(["explain", str(broken), "--text", "good"]) == 2
+    assert "cannot load model" in _error(capsys)
+
+
+@pytest.mark.slow
+def test_console_script_exit_code(tmp_path):
+    script = Path(sys.executable).with_name("keras-relevance")
+    command = [str(script)] if script.exists() else [sys.executable, "-m", "keras_relevance.cli"]
+    result = subprocess.run(
+        [*command, "explain", str(tmp_path / "missing.keras"), "--text", "good"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "model file not found" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main([])
+    assert exit_info.value.code == 2 and "usage" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        main(["explain", "model.keras"])  # --text is required
+    assert exit_info.value.code == 2
