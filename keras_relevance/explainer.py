@@ -310,26 +310,37 @@ class Explainer:
         relevance = np.zeros((batch, time), dtype)
         per_dim = None
         delta = None
-        rows = np.flatnonzero(mask_all.any(axis=1))  # rows without real tokens stay 0
+        # Rows without real tokens stay 0. With a masked RNN-like body, trailing padding
+        # changes nothing: rows go by length and each chunk is cut after its last real token.
+        ends = np.zeros((batch,), np.int64)
+        if time:
+            ends = np.where(mask_all.any(axis=1), time - np.argmax(mask_all[:, ::-1], axis=1), 0)
+        rows = np.flatnonzero(ends > 0)
+        from keras_relevance.perturbation import time_trim_safe
+
+        trim = time_trim_safe(chain)
+        if trim:
+            rows = rows[np.argsort(ends[rows], kind="stable")]
         for start in range(0, len(rows), self.batch_size):
             idx = rows[start : start + self.batch_size]
-            emb, mask = chain.embed(inputs[idx])
+            width = int(ends[idx].max()) if trim else time
+            emb, mask = chain.embed(inputs[idx, :width])
             tgt = tf.constant(target_arr[idx], tf.int32)
             result = func(chain, emb, mask, tgt, **options)
             if not isinstance(result, MethodResult):
                 result = MethodResult(*result)
             rel = np.asarray(result.relevance)
-            if rel.shape != (len(idx), time):
+            if rel.shape != (len(idx), width):
                 raise ValueError(
                     f"method {method!r} returned relevance of shape {rel.shape}, "
-                    f"expected {(len(idx), time)}"
+                    f"expected {(len(idx), width)}"
                 )
-            relevance[idx] = rel
+            relevance[idx, :width] = rel
             if result.per_dim is not None:
                 pd = np.asarray(result.per_dim)
                 if per_dim is None:
                     per_dim = np.zeros((batch, time, pd.shape[-1]), dtype)
-                per_dim[idx] = pd
+                per_dim[idx, :width] = pd
             if result.delta is not None:
                 if delta is None:
                     delta = np.zeros((batch,), dtype)
@@ -491,7 +502,7 @@ class Explainer:
             if inputs.shape[1] == 0:
                 logits = _empty_logits(chain, emb)
             else:
-                logits = chain.logits(emb, mask)
+                logits = _logits_fn(chain)(emb, mask)
             parts.append(np.asarray(tf.cast(logits, chain.compute_dtype)))
         return np.concatenate(masks, axis=0), np.concatenate(parts, axis=0)
 
@@ -504,6 +515,26 @@ class Explainer:
                     f"method {method!r} produced non-finite {name} for rows "
                     f"{rows[:10].tolist()} although the model's logits are finite"
                 )
+
+
+def _logits_fn(chain: ModelChain):
+    """A `tf.function(emb, mask) -> logits` cached on the chain (no retracing per shape)."""
+    cache = chain.__dict__.setdefault("_keras_relevance_fns", {})
+    if "logits" not in cache:
+        dtype = chain.compute_dtype
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec([None, None, None], dtype),
+                tf.TensorSpec([None, None], tf.bool),
+            ],
+            reduce_retracing=True,
+        )
+        def logits(emb, mask):
+            return tf.cast(chain.logits(emb, mask), dtype)
+
+        cache["logits"] = logits
+    return cache["logits"]
 
 
 def _empty_logits(chain, emb) -> tf.Tensor:

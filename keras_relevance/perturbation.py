@@ -12,11 +12,13 @@ target logit `f_c` (`chain.logits`), and push every perturbed sequence of a batc
   `sqrt(exp(-d² / kernel_width²))` with d the cosine distance of the mask to all-ones
   (`lime` uses 100·d and width 25, the same kernel), and a weighted ridge regression
   (`alpha`, with intercept, as sklearn's Ridge) of f_c on the masks, fitted in NumPy over all
-  words (no feature selection). R_t = the coefficient of word t.
+  words (no feature selection). R_t = the coefficient of word t. Each distinct mask is
+  evaluated once.
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -24,6 +26,29 @@ from keras_relevance.chain import MethodResult, ModelChain
 from keras_relevance.gradients import cached_fn
 
 _FLOAT_BUDGET = 1 << 22  # input floats per forward pass when eval_batch_size is not given
+
+
+_SEQUENCE_SAFE = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.GaussianNoise)
+
+
+def time_trim_safe(chain: ModelChain) -> bool:
+    """True when trailing padding cannot change the logits, so it may be cut off.
+
+    That holds when the Embedding masks padding and every layer that still sees the time axis
+    honours the mask (RNNs, Bidirectional, masked GlobalAveragePooling1D, dropout), up to the
+    layer that removes the time axis. CNNs see padding (Conv1D drops the mask): not safe.
+    """
+    if not chain.mask_zero:
+        return False
+    for layer in chain.body:
+        if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
+            if not getattr(layer, "return_sequences", False):
+                return True
+        elif isinstance(layer, keras.layers.GlobalAveragePooling1D):
+            return True
+        elif not isinstance(layer, _SEQUENCE_SAFE):
+            return False
+    return False
 
 
 def target_score_fn(chain: ModelChain):
@@ -69,9 +94,20 @@ def perturbed_scores(chain, emb, mask, target, rows, keep, eval_batch_size=None)
     keep = np.asarray(keep, bool)
     out = np.empty((n,), np.float64)
     step = int(eval_batch_size)
+    # With a masked RNN-like body, sequences go by length and each chunk is cut after the
+    # last real token of its longest sequence (trailing padding cannot change the logits).
+    trim = time_trim_safe(chain) and time > 0
+    if trim:
+        m = np.asarray(mask)
+        ends = np.where(m.any(axis=1), time - np.argmax(m[:, ::-1], axis=1), 1)[rows]
+        order = np.argsort(ends, kind="stable")
+    else:
+        order = np.arange(n)
     for start in range(0, n, step):
-        out[start : start + step] = fn(emb, mask, target, rows[start : start + step],
-                                       keep[start : start + step]).numpy()
+        sel = order[start : start + step]
+        width = int(ends[sel].max()) if trim else time
+        out[sel] = fn(emb[:, :width], mask[:, :width], target, rows[sel],
+                      keep[sel, :width]).numpy()
     return out
 
 
@@ -178,23 +214,31 @@ def explain_lime(
     emb, mask_t, target_t, m = _prepare(chain, embeddings, mask, target)
     batch, time = m.shape
     lengths = m.sum(axis=1)
-    keep = np.ones((batch, samples, time), bool)
-    groups = []
+    groups, all_rows, all_keep = [], [], []
     for n in np.unique(lengths):
         if n == 0:
             continue
-        rows = np.flatnonzero(lengths == n)
+        rows = np.flatnonzero(lengths == n)  # examples with n words share the masks
         z = lime_masks(int(n), samples, seed)
+        unique, inverse = np.unique(z, axis=0, return_inverse=True)  # evaluate each mask once
         positions = np.stack([np.flatnonzero(m[b]) for b in rows])  # (G, n)
-        keep[rows[:, None, None], np.arange(samples)[None, :, None], positions[:, None, :]] = z
-        groups.append((rows, z, positions))
-    rows = np.repeat(np.arange(batch), samples)
-    scores = perturbed_scores(
-        chain, emb, mask_t, target_t, rows, keep.reshape(batch * samples, time), eval_batch_size
-    ).reshape(batch, samples)
+        keep = np.ones((len(rows), len(unique), time), bool)
+        keep[np.arange(len(rows))[:, None, None], np.arange(len(unique))[None, :, None],
+             positions[:, None, :]] = unique
+        all_rows.append(np.repeat(rows, len(unique)))
+        all_keep.append(keep.reshape(-1, time))
+        groups.append((rows, z, inverse.reshape(-1), positions, len(unique)))
     relevance = np.zeros((batch, time), np.float64)
-    for rows_g, z, positions in groups:
+    if not groups:
+        return MethodResult(relevance=relevance.astype(chain.compute_dtype))
+    scores = perturbed_scores(chain, emb, mask_t, target_t, np.concatenate(all_rows),
+                              np.concatenate(all_keep), eval_batch_size)
+    offset = 0
+    for rows_g, z, inverse, positions, n_unique in groups:
+        size = len(rows_g) * n_unique
+        y = scores[offset : offset + size].reshape(len(rows_g), n_unique)[:, inverse]
+        offset += size
         weights = lime_kernel(z, kernel_width)
-        coef, _ = weighted_ridge(z.astype(np.float64), scores[rows_g].T, weights, alpha)
+        coef, _ = weighted_ridge(z.astype(np.float64), y.T, weights, alpha)
         relevance[rows_g[:, None], positions] = coef.T
     return MethodResult(relevance=relevance.astype(chain.compute_dtype))
