@@ -345,19 +345,54 @@ def _is_pair(item) -> bool:
     )
 
 
-def normalize_spans(spans, batch: int, time: int) -> list[np.ndarray]:
-    """Spans → one (n, 2) int array per example, checked against ``0 <= s <= e <= time``.
+def normalize_spans(spans, batch: int, time: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Spans → ``(index (batch, n, 2) int64, valid (batch, n) bool or None)``, checked.
 
     ``spans`` is a shared list of ``(start, end)`` pairs, or one such list per example (they may
-    differ in length); a third element (a label) is ignored.
+    differ in length: the missing entries are marked invalid); a third element (a label) is
+    ignored. Checked: ``0 <= start <= end <= time``.
     """
-    if isinstance(spans, np.ndarray) and spans.ndim == 2:
-        spans = spans.tolist()
-    spans = list(spans)
-    shared = not spans or all(_is_pair(s) for s in spans)
-    if spans and isinstance(spans[0], np.ndarray) and spans[0].ndim == 2:
-        shared = False
-    if shared:
+    try:
+        arr = np.asarray(spans)
+    except ValueError:  # ragged
+        arr = None
+    valid = None
+    if (
+        arr is not None
+        and np.issubdtype(arr.dtype, np.integer)
+        and arr.ndim in (2, 3)
+        and arr.shape[-1] in (2, 3)
+    ):
+        arr = arr[..., :2].astype(np.int64)
+        if arr.ndim == 2:  # shared
+            index = np.broadcast_to(arr, (batch, *arr.shape))
+        elif arr.shape[0] != batch:
+            raise ValueError(
+                f"spans must be one list of (start, end) pairs for all examples or one list per "
+                f"example; got {arr.shape[0]} lists for {batch} examples"
+            )
+        else:
+            index = arr
+    elif arr is not None and arr.size == 0 and arr.ndim == 1:  # no spans at all
+        index = np.zeros((batch, 0, 2), np.int64)
+    else:
+        index, valid = _ragged_spans(list(spans), batch)
+    starts, ends = index[..., 0], index[..., 1]
+    bad = (starts < 0) | (starts > ends) | (ends > time)
+    if valid is not None:
+        bad &= valid
+    if bad.any():
+        b, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"span ({starts[b, j]}, {ends[b, j]}) of example {b} is outside "
+            f"0 <= start <= end <= {time} (end exclusive, in token positions)"
+        )
+    return index, valid
+
+
+def _ragged_spans(spans: list, batch: int) -> tuple[np.ndarray, np.ndarray]:
+    """The slow path: per-example lists of different lengths, or labels of any type."""
+    if spans and all(_is_pair(s) for s in spans):
         per_example = [spans] * batch
     else:
         if len(spans) != batch:
@@ -366,23 +401,16 @@ def normalize_spans(spans, batch: int, time: int) -> list[np.ndarray]:
                 f"example; got {len(spans)} lists for {batch} examples"
             )
         per_example = [list(s) for s in spans]
-    out = []
+    width = max((len(s) for s in per_example), default=0)
+    index = np.zeros((batch, width, 2), np.int64)
+    valid = np.zeros((batch, width), bool)
     for b, items in enumerate(per_example):
-        arr = np.zeros((len(items), 2), np.int64)
         for j, item in enumerate(items):
             if not _is_pair(item):
-                raise TypeError(
-                    f"span {item!r} (example {b}) is not a (start, end) pair of ints"
-                )
-            s, e = int(item[0]), int(item[1])
-            if not 0 <= s <= e <= time:
-                raise ValueError(
-                    f"span ({s}, {e}) of example {b} is outside 0 <= start <= end <= {time} "
-                    "(end exclusive, in token positions)"
-                )
-            arr[j] = (s, e)
-        out.append(arr)
-    return out
+                raise TypeError(f"span {item!r} (example {b}) is not a (start, end) pair of ints")
+            index[b, j] = int(item[0]), int(item[1])
+            valid[b, j] = True
+    return index, valid
 
 
 def phrase_scores(chain: ModelChain, embeddings, mask, spans, target) -> np.ndarray:
@@ -392,7 +420,8 @@ def phrase_scores(chain: ModelChain, embeddings, mask, spans, target) -> np.ndar
         chain: the model's `ModelChain`.
         embeddings, mask, target: as for `explain_reat`.
         spans: ``(start, end)`` token positions, end exclusive: one list shared by all examples,
-            or one list per example. Any length, overlapping allowed; an empty span scores 0.
+            or one list per example (or an int array (n, 2) / (batch, n, 2)). Any length,
+            overlapping allowed; an empty span scores 0.
 
     Returns:
         (batch, n_spans) scores; with per-example lists of different lengths, ``n_spans`` is the
@@ -402,20 +431,12 @@ def phrase_scores(chain: ModelChain, embeddings, mask, spans, target) -> np.ndar
     """
     mask = tf.convert_to_tensor(mask)
     batch, time = int(mask.shape[0]), int(mask.shape[1])
-    per_example = normalize_spans(spans, batch, time)
+    index, valid = normalize_spans(spans, batch, time)
     _, g = _plan(chain).run(embeddings, mask, target)
-    return _gather_spans(g, per_example)
-
-
-def _gather_spans(g: np.ndarray, per_example: list[np.ndarray]) -> np.ndarray:
-    width = max((len(s) for s in per_example), default=0)
-    if all(len(s) == width for s in per_example) and per_example:
-        idx = np.stack(per_example)  # (batch, n, 2)
-        rows = np.arange(g.shape[0])[:, None]
-        return g[rows, idx[..., 1]] - g[rows, idx[..., 0]]
-    out = np.full((len(per_example), width), np.nan, g.dtype)
-    for b, s in enumerate(per_example):
-        out[b, : len(s)] = g[b, s[:, 1]] - g[b, s[:, 0]]
+    rows = np.arange(batch)[:, None]
+    out = g[rows, index[..., 1]] - g[rows, index[..., 0]]
+    if valid is not None:
+        out[~valid] = np.nan
     return out
 
 
