@@ -379,8 +379,7 @@ def tensorboard_url(logdir, tmp_path_factory):
     cmd = [
         sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0",
         "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", "0",
-        "--samples_per_plugin", f"{metadata.PLUGIN_NAME}=0",
-    ]  # fmt: skip
+    ]  # fmt: skip  (no --samples_per_plugin: the entry-point loader keeps every step)
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
@@ -430,7 +429,7 @@ def test_server_routes_answer(tensorboard_url):
     status, runs, _ = _get(f"{base}/runs")
     assert status == 200 and runs["methods"] == sorted(METHODS)
     train = next(r for r in runs["runs"] if r["run"] == "train")
-    assert train["heatmaps"][0]["steps"] == list(STEPS)  # every step, not the default 10
+    assert train["heatmaps"][0]["steps"] == list(STEPS)  # every step: KerasRelevanceLoader
     status, page, _ = _get(f"{base}/heatmaps?run=train&method=lrp&offset=1&limit=2&step=7")
     assert status == 200 and [s["id"] for s in page["samples"]] == ["s1", "s2"]
     status, side, _ = _get(f"{base}/sample?run=train&id=s0")
@@ -568,3 +567,16 @@ def test_dashboard_renders_heatmaps_and_deletion_chart(tensorboard_url, tb_plugi
     shot.unlink(missing_ok=True)
     _chromium(tmp_path, f"--screenshot={shot}", "--window-size=1280,1100", page)
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+
+
+def test_loader_keeps_every_step_unless_the_user_chose():
+    import argparse
+
+    from keras_relevance_tb.loader import KerasRelevanceLoader
+
+    flags = argparse.Namespace(samples_per_plugin={})
+    KerasRelevanceLoader().fix_flags(flags)
+    assert flags.samples_per_plugin == {metadata.PLUGIN_NAME: 0}
+    flags = argparse.Namespace(samples_per_plugin={metadata.PLUGIN_NAME: 5})
+    KerasRelevanceLoader().fix_flags(flags)
+    assert flags.samples_per_plugin == {metadata.PLUGIN_NAME: 5}
