@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
-import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -25,6 +23,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from benchmarks._timing import (  # noqa: E402
+    fmt_ratio,
+    fmt_timing,
+    interleaved,
+    machine_markdown,
+    markdown_table,
+    paired_ratio,
+)
 from keras_relevance import reat  # noqa: E402
 from keras_relevance.chain import ModelChain  # noqa: E402
 
@@ -47,19 +53,6 @@ def _model(arch, vocab, dim, units, seed=0):
             keras.layers.Dense(2, activation="softmax"),
         ]
     )
-
-
-def _interleaved(fns, repeats, warmup):
-    for fn in fns:
-        for _ in range(warmup):
-            fn()
-    times = [[] for _ in fns]
-    for _ in range(repeats):
-        for k, fn in enumerate(fns):
-            start = time.perf_counter()
-            fn()
-            times[k].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
 
 
 def bench(arch, batch, length, vocab, dim, units, n_spans, repeats):
@@ -91,7 +84,8 @@ def bench(arch, batch, length, vocab, dim, units, n_spans, repeats):
         emb, mask = chain.embed(ids_t)
         return reat.phrase_scores(chain, emb, mask, spans, target)
 
-    return _interleaved([forward, forward_graph, words, phrases], repeats, warmup=3)
+    fns = {"forward": forward, "graph": forward_graph, "words": words, "phrases": phrases}
+    return interleaved(fns, repeats=repeats, warmup=3)
 
 
 def main(argv=None):
@@ -110,24 +104,31 @@ def main(argv=None):
         args.batch, args.length, args.units, args.repeats = 16, 20, 32, 7
     print(
         f"REAT cost, batch {args.batch}, length ≤ {args.length}, emb {args.dim}, units "
-        f"{args.units}, {args.spans} spans/sentence, median of {args.repeats} (interleaved), "
-        f"TF {tf.__version__}, Keras {keras.__version__}, {os.cpu_count()} CPU(s)\n"
+        f"{args.units}, {args.spans} spans/sentence, {args.repeats} interleaved rounds; "
+        "times: median ± half IQR, ratios: median of per-round ratios (IQR)\n"
     )
-    print("| model | model(ids) ms | tf.function(model) ms | REAT words ms "
-          "| words / model(ids) (≤ 2.0) | words / tf.function(model) "
-          "| phrases ms | phrases / words (≤ 1.2) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print(machine_markdown() + "\n")
+    rows = []
     for arch in args.archs.split(","):
-        t_fwd, t_graph, t_words, t_phrases = bench(
+        t = bench(
             arch, args.batch, args.length, args.vocab, args.dim, args.units, args.spans,
             args.repeats,
         )
-        print(
-            f"| {arch} | {t_fwd * 1e3:.1f} | {t_graph * 1e3:.1f} | {t_words * 1e3:.1f} "
-            f"| {t_words / t_fwd:.2f} | {t_words / t_graph:.2f} "
-            f"| {t_phrases * 1e3:.1f} | {t_phrases / t_words:.2f} |",
-            flush=True,
-        )
+        rows.append([
+            arch,
+            fmt_timing(t["forward"]),
+            fmt_timing(t["graph"]),
+            fmt_timing(t["words"]),
+            fmt_ratio(paired_ratio(t["words"], t["forward"])),
+            fmt_ratio(paired_ratio(t["words"], t["graph"])),
+            fmt_timing(t["phrases"]),
+            fmt_ratio(paired_ratio(t["phrases"], t["words"])),
+        ])
+    headers = [
+        "model", "model(ids)", "tf.function(model)", "REAT words", "words / model(ids) (≤ 2.0)",
+        "words / tf.function(model)", "50 spans", "spans / words (≤ 1.2)",
+    ]
+    print(markdown_table(headers, rows))
 
 
 if __name__ == "__main__":
