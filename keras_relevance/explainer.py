@@ -370,6 +370,98 @@ class Explainer:
             return np.zeros((0, self.chain.num_classes), self.chain.compute_dtype)
         return self._forward(inputs)[1]
 
+    # -------------------------------------------------------------------------- REAT extras
+    def phrase_scores(self, token_ids, spans, target=None) -> np.ndarray:
+        """REAT scores of token spans (Du et al. 2019, Eq. 14 / 22), (batch, n_spans).
+
+        Args:
+            token_ids: as for `explain`.
+            spans: ``(start, end)`` token positions, end exclusive: one list for all examples
+                or one list per example; any length, overlapping allowed.
+            target: as for `explain` (None: the predicted class).
+
+        Returns:
+            (batch, n_spans); NaN where a per-example list is shorter than the longest.
+            See `keras_relevance.reat.phrase_scores`.
+
+        >>> Explainer(model).phrase_scores(ids, [(0, 2), (2, 5)])  # doctest: +SKIP
+        """
+        from keras_relevance import reat
+
+        inputs = self._check_inputs(token_ids)
+        batch, time = inputs.shape[0], inputs.shape[1]
+        index, valid = reat.normalize_spans(spans, batch, time)
+        if batch == 0:
+            return np.zeros((0, index.shape[1]), self.chain.compute_dtype)
+        target_arr = self._check_target(target, self._forward(inputs)[1], batch)
+        parts = []
+        for start in range(0, batch, self.batch_size):
+            sl = slice(start, start + self.batch_size)
+            emb, mask = self.chain.embed(inputs[sl])
+            parts.append(reat.phrase_scores(self.chain, emb, mask, index[sl], target_arr[sl]))
+        out = np.concatenate(parts, axis=0)
+        if valid is not None:
+            out[~valid] = np.nan
+        return out
+
+    def hierarchy(self, inputs, target=None, *, tokens=None, vocab=None, **options) -> list:
+        """REAT word, phrase and clause levels with scores, one `reat.Hierarchy` per example.
+
+        Args:
+            inputs: token ids (batch, time) with ``tokens`` (one list per example) or ``vocab``
+                (a `keras_relevance.text.Vocabulary` to decode them); or texts / token lists
+                with ``vocab`` to encode them.
+            target: as for `explain` (None: the predicted class).
+            **options: ``phrases``, ``clauses``, ``tagger``, ``nltk_data`` of
+                `keras_relevance.reat.hierarchy` (per-example span lists are sliced per chunk).
+
+        >>> h = Explainer(model).hierarchy(["good , but dull ."], vocab=vocab)[0]  # doctest: +SKIP
+        >>> h["clause"].texts, h["clause"].scores                                  # doctest: +SKIP
+        """
+        from keras_relevance import reat
+
+        if isinstance(inputs, str):
+            inputs = [inputs]
+        is_list = isinstance(inputs, list | tuple) and len(inputs) > 0
+        if is_list and all(isinstance(x, str) for x in inputs):  # texts
+            if vocab is None:
+                raise ValueError("hierarchy of raw texts needs vocab= (a text.Vocabulary)")
+            tokenized = vocab.tokenize(list(inputs))
+            tokens = [t.tokens for t in tokenized]
+            inputs = vocab.encode(tokenized)
+        elif is_list and all(
+            isinstance(x, list | tuple) and x and all(isinstance(t, str) for t in x)
+            for x in inputs
+        ):  # token lists
+            if vocab is None:
+                raise ValueError("hierarchy of token lists needs vocab= (a text.Vocabulary)")
+            tokens = [list(x) for x in inputs]
+            inputs = vocab.encode(tokens)
+        ids = self._check_inputs(inputs)
+        if tokens is None:
+            if vocab is None:
+                raise ValueError("hierarchy of token ids needs tokens= or vocab= to name them")
+            tokens = vocab.decode(ids)
+        batch = ids.shape[0]
+        if len(tokens) != batch:
+            raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
+        if batch == 0:
+            return []
+        target_arr = self._check_target(target, self._forward(ids)[1], batch)
+        out = []
+        for start in range(0, batch, self.batch_size):
+            sl = slice(start, start + self.batch_size)
+            emb, mask = self.chain.embed(ids[sl])
+            opts = dict(options)
+            for key in ("phrases", "clauses"):
+                value = opts.get(key)
+                if isinstance(value, list | tuple):
+                    opts[key] = value[sl]
+            out.extend(
+                reat.hierarchy(self.chain, emb, mask, target_arr[sl], tokens[sl], **opts)
+            )
+        return out
+
     # -------------------------------------------------------------------------- checks
     def _check_inputs(self, token_ids) -> np.ndarray:
         chain = self.chain

@@ -395,3 +395,42 @@ def test_hierarchy_without_tagger_keeps_words_and_clauses(monkeypatch):
     assert h["clause"].texts == ["good ,", "but dull ."]
     with pytest.raises(LookupError, match="pip install nltk"):
         reat.hierarchy(chain, emb, mask, target, [toks], phrases="pos")
+
+
+# ------------------------------------------------------------------------ through the Explainer
+def test_explainer_methods():
+    from keras_relevance.explainer import Explainer
+    from keras_relevance.text import Vocabulary
+
+    model, chain = cached("gru", True)
+    explainer = Explainer(model, batch_size=3)  # several chunks
+    ids = batch_ids(seed=12, batch=5)
+    target = np.array([0, 1, 2, 0, 1])
+    e = explainer.explain(ids, method="reat", target=target)
+    emb, mask, tgt = inputs(chain, ids, target)
+    np.testing.assert_allclose(e.relevance, reat.explain_reat(chain, emb, mask, tgt).relevance,
+                               atol=1e-12)
+    assert_total(e.relevance, model, chain, ids, target)
+    naive = explainer.explain(ids, method="naive_reat", target=target)
+    np.testing.assert_allclose(naive.relevance.sum(1), e.relevance.sum(1), atol=1e-12)
+
+    scores = explainer.phrase_scores(ids, [(0, 3), (2, 7)], target=target)
+    np.testing.assert_allclose(scores, reat.phrase_scores(chain, emb, mask, [(0, 3), (2, 7)], tgt),
+                               atol=1e-12)
+    ragged = explainer.phrase_scores(ids, [[(0, 1)], [], [(1, 2), (0, 7)], [], [(3, 3)]])
+    assert ragged.shape == (5, 2) and np.isnan(ragged[1]).all() and ragged[4, 0] == 0.0
+
+    vocab = Vocabulary(["good", "bad", "film", "but", "dull", ",", ".", "a", "is", "not"])
+    texts = ["a good film , but dull .", "not bad"]
+    hs = explainer.hierarchy(texts, vocab=vocab, phrases=None)
+    assert [h["clause"].texts for h in hs] == [["a good film ,", "but dull ."], ["not bad"]]
+    logits = explainer.predict_logits(vocab.encode(texts))
+    for h, row in zip(hs, logits, strict=True):
+        assert h.target == int(np.argmax(row))
+        np.testing.assert_allclose(h.total, row[h.target] - chain.head.bias.numpy()[h.target],
+                                   atol=1e-12)
+    by_ids = explainer.hierarchy(vocab.encode(texts), vocab=vocab, phrases=[[(1, 3)], [(0, 2)]])
+    np.testing.assert_allclose(by_ids[0]["phrase"].scores[0],
+                               by_ids[0]["word"].scores[1:3].sum(), atol=1e-12)
+    with pytest.raises(ValueError, match="vocab"):
+        explainer.hierarchy(texts)
