@@ -135,73 +135,82 @@ def _time_major(x, go_backwards):
     return tf.reverse(x, [0]) if go_backwards else x
 
 
-def _batch_major(x, go_backwards):
-    """(time, batch, units) in processing order → (batch, time, units) in input order."""
-    if go_backwards:
-        x = tf.reverse(x, [0])
-    return tf.transpose(x, [1, 0, 2])
+def _loop(step, xz, mask, states):
+    """Run `step` over time; return the stacked per-step records and the final states.
 
-
-def _scan(step, xz, mask, init):
-    elems = xz if mask is None else (xz, mask)
-    return tf.scan(step, elems, initializer=init)
-
-
-def _with_previous(seq, first, go_backwards):
-    """(state, previous state) per input position, batch-major, from a time-major stack.
-
-    `seq` holds the states after each step in processing order, `first` the initial state.
-    One transpose for both tensors.
+    `xz` (time, batch, k) and `mask` (time, batch) are time-major in processing order.
+    `step(x_t, m_t, states) -> (new_states, record)`; each step's record is one
+    (batch, width) tensor, written to a single TensorArray (one write per step, one stack and
+    one transpose afterwards, which keeps the trace cheap).
     """
-    full = tf.transpose(tf.concat([first[None], seq], axis=0), [1, 0, 2])  # (batch, T+1, units)
+    steps = tf.shape(xz)[0]
+    xs = tf.TensorArray(xz.dtype, size=steps).unstack(xz)
+    ms = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
+    records = tf.TensorArray(xz.dtype, size=steps)
+
+    def body(t, records, *states):
+        new_states, record = step(xs.read(t), None if ms is None else ms.read(t), states)
+        return (t + 1, records.write(t, record), *new_states)
+
+    out = tf.while_loop(
+        lambda t, *_: t < steps,
+        body,
+        (tf.constant(0), records, *states),
+        parallel_iterations=32,
+        maximum_iterations=steps,
+    )
+    return out[1].stack(), list(out[2:])
+
+
+def _split_record(stacked, widths, go_backwards):
+    """(time, batch, sum(widths)) in processing order → batch-major pieces in input order."""
+    stacked = tf.transpose(stacked, [1, 0, 2])
     if go_backwards:
-        full = tf.reverse(full, [1])  # input position t was consumed after position t+1
-        return full[:, :-1], full[:, 1:]
-    return full[:, 1:], full[:, :-1]
+        stacked = tf.reverse(stacked, [1])
+    return tf.split(stacked, widths, axis=-1)
 
 
-def _outputs_from_states(layer, h_seq, mask_tm):
-    """What `call` emits per step, from the (held) hidden states in processing order.
+def _outputs(layer, h, mask, final_h):
+    """What the stock `call` returns, from the (held) states `h` (batch, time) in input order.
 
     At a masked step the stock loop repeats the previous output (zeros before the first valid
     step), or emits zeros with `zero_output_for_mask`. Since the state is held, the previous
     output equals the current (held) state once a valid step has been seen.
     """
-    if mask_tm is None:
-        return h_seq
-    if getattr(layer, "zero_output_for_mask", False):
-        keep = mask_tm
-    else:
-        keep = tf.cumsum(tf.cast(mask_tm, tf.int32), axis=0) > 0
-    return tf.where(keep[..., None], h_seq, tf.zeros_like(h_seq))
-
-
-def _outputs(layer, h_seq, mask_tm):
-    """Outputs shaped like the stock `call`: sequence in processing order, or the last step."""
-    y_seq = _outputs_from_states(layer, h_seq, mask_tm)
-    if layer.return_sequences:
-        return tf.transpose(y_seq, [1, 0, 2])
-    return y_seq[-1]
+    go_backwards = layer.go_backwards
+    zero_output = bool(getattr(layer, "zero_output_for_mask", False))
+    if not layer.return_sequences:
+        if mask is None:
+            return final_h
+        if zero_output:
+            keep = mask[:, 0] if go_backwards else mask[:, -1]
+        else:
+            keep = tf.reduce_any(mask, axis=1)
+        return tf.where(keep[:, None], final_h, tf.zeros_like(final_h))
+    y = h
+    if mask is not None:
+        if zero_output:
+            keep = mask
+        else:
+            keep = tf.cumsum(tf.cast(mask, tf.int32), axis=1, reverse=go_backwards) > 0
+        y = tf.where(keep[..., None], h, tf.zeros_like(h))
+    return tf.reverse(y, [1]) if go_backwards else y  # processing order, like `call`
 
 
 def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
     x, mask, (h0, c0) = _prepare_inputs(layer, inputs, mask, initial_state, training)
-    cell, dtype = layer.cell, layer.compute_dtype
+    cell, dtype, units = layer.cell, layer.compute_dtype, layer.cell.units
     kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
     recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
     act, ract = cell.activation, cell.recurrent_activation
+    go_backwards = layer.go_backwards
 
     xz = tf.einsum("btd,dk->btk", x, kernel)  # one input matmul for all steps
     if cell.use_bias:
         xz = xz + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
-    xz = _time_major(xz, layer.go_backwards)
-    mask_tm = None if mask is None else _time_major(mask, layer.go_backwards)
 
-    # The loop carries only what the recurrence needs; gates are recomputed from the stacked
-    # pre-activations afterwards (the same element-wise ops on the same values).
-    def step(carry, elems):
-        h, c = carry[0], carry[1]
-        x_t, m = (elems, None) if mask_tm is None else elems
+    def step(x_t, m, states):
+        h, c = states
         z = x_t + tf.matmul(h, recurrent)
         zi, zf, zg, zo = tf.split(z, 4, axis=-1)  # keras.layers.LSTM order
         c_new = ract(zf) * c + ract(zi) * act(zg)
@@ -210,14 +219,16 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
             m = m[:, None]
             c_new = tf.where(m, c_new, c)
             h_new = tf.where(m, h_new, h)
-        return (h_new, c_new, z)
+        return (h_new, c_new), tf.concat([h_new, c_new, h, c, z], axis=-1)
 
-    init = (h0, c0, tf.zeros_like(tf.concat([h0] * 4, axis=-1)))
-    h_seq, c_seq, z_seq = _scan(step, xz, mask_tm, init)
-    go_backwards = layer.go_backwards
-    h, h_prev = _with_previous(h_seq, h0, go_backwards)
-    c, c_prev = _with_previous(c_seq, c0, go_backwards)
-    zi, zf, zg, zo = tf.split(_batch_major(z_seq, go_backwards), 4, axis=-1)
+    stacked, (h_final, c_final) = _loop(
+        step,
+        _time_major(xz, go_backwards),
+        None if mask is None else _time_major(mask, go_backwards),
+        (h0, c0),
+    )
+    # Gates are recomputed from the pre-activations: the same element-wise ops on the same values.
+    h, c, h_prev, c_prev, zi, zf, zg, zo = _split_record(stacked, [units] * 8, go_backwards)
     trace = {
         "i": ract(zi),
         "f": ract(zf),
@@ -232,17 +243,16 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
         "zg": zg,
         "zo": zo,
     }
-    return _outputs(layer, h_seq, mask_tm), [h_seq[-1], c_seq[-1]], trace
+    return _outputs(layer, h, mask, h_final), [h_final, c_final], trace
 
 
 def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
     x, mask, (h0,) = _prepare_inputs(layer, inputs, mask, initial_state, training)
-    cell, dtype = layer.cell, layer.compute_dtype
-    units = cell.units
+    cell, dtype, units = layer.cell, layer.compute_dtype, layer.cell.units
     kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
     recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
     act, ract = cell.activation, cell.recurrent_activation
-    reset_after = cell.reset_after
+    reset_after, go_backwards = cell.reset_after, layer.go_backwards
     input_bias = recurrent_bias = None
     if cell.use_bias:
         bias = tf.cast(tf.convert_to_tensor(cell.bias), dtype)
@@ -254,13 +264,10 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
     xz = tf.einsum("btd,dk->btk", x, kernel)  # one input matmul for all steps
     if input_bias is not None:
         xz = xz + input_bias
-    xz = _time_major(xz, layer.go_backwards)
-    mask_tm = None if mask is None else _time_major(mask, layer.go_backwards)
     rec_zr, rec_h = recurrent[:, : 2 * units], recurrent[:, 2 * units :]
 
-    def step(carry, elems):
-        h = carry[0]
-        x_t, m = (elems, None) if mask_tm is None else elems
+    def step(x_t, m, states):
+        (h,) = states
         x_zr, xg = x_t[:, : 2 * units], x_t[:, 2 * units :]
         if reset_after:
             inner = tf.matmul(h, recurrent)
@@ -278,22 +285,18 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         h_new = z * h + (1 - z) * act(zg)
         if m is not None:
             h_new = tf.where(m[:, None], h_new, h)
-        return (h_new, zzr, hg)
+        return (h_new,), tf.concat([h_new, h, zzr, x_t[:, 2 * units :], hg, zg], axis=-1)
 
-    zeros = tf.zeros_like(h0)
-    init = (h0, tf.concat([zeros, zeros], axis=-1), zeros)
-    h_seq, zzr_seq, hg_seq = _scan(step, xz, mask_tm, init)
-    go_backwards = layer.go_backwards
-    h, h_prev = _with_previous(h_seq, h0, go_backwards)
-    zzr = _batch_major(zzr_seq, go_backwards)
-    hg = _batch_major(hg_seq, go_backwards)
-    xg = _batch_major(xz[..., 2 * units :], go_backwards)
-    z, r = tf.split(ract(zzr), 2, axis=-1)
-    zz, zr = tf.split(zzr, 2, axis=-1)
-    zg = xg + r * hg if reset_after else xg + hg
+    stacked, (h_final,) = _loop(
+        step,
+        _time_major(xz, go_backwards),
+        None if mask is None else _time_major(mask, go_backwards),
+        (h0,),
+    )
+    h, h_prev, zz, zr, xg, hg, zg = _split_record(stacked, [units] * 7, go_backwards)
     trace = {
-        "z": z,
-        "r": r,
+        "z": ract(zz),
+        "r": ract(zr),
         "g": act(zg),
         "h": h,
         "h_prev": h_prev,
@@ -303,7 +306,7 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         "xg": xg,
         "hg": hg,
     }
-    return _outputs(layer, h_seq, mask_tm), [h_seq[-1]], trace
+    return _outputs(layer, h, mask, h_final), [h_final], trace
 
 
 def _call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
@@ -429,9 +432,10 @@ def bidirectional_call_with_gates(
                 "LSTM and GRU layers"
             )
     if not bidi_layer.built:
-        x = tf.convert_to_tensor(inputs) if not isinstance(inputs, (str, bytes)) else None
-        if x is not None and x.shape.rank == 3:
-            bidi_layer.build(tuple(x.shape))
+        # validates `inputs` with a message naming the layer, and builds both directions
+        _prepare_inputs(forward, inputs, None, None, False)
+        _prepare_inputs(backward, inputs, None, None, False)
+        bidi_layer.built = True
     forward_state = backward_state = None
     if initial_state is not None:
         half = len(initial_state) // 2

@@ -148,13 +148,20 @@ def test_input_gradients_match_stock(kind, go_backwards, mask_kind, tol, use_flo
         expected = stock(x, mask=mask)
         want_loss = loss(expected[0], expected[-1])
     want = tape.gradient(want_loss, x)
-    with tf.GradientTape() as tape:
+    with tf.GradientTape(persistent=True) as tape:
         tape.watch(x)
         outputs, states, _ = ours.call_with_gates(x, mask=mask)
         got_loss = loss(outputs, states[-1])
     got = tape.gradient(got_loss, x)
     _close(got_loss, want_loss, tol)
     _close(got, want, tol)
+    # gradients w.r.t. the weights too (shared variables, as LRP twins use them)
+    got_weights = tape.gradient(got_loss, ours.trainable_variables)
+    with tf.GradientTape() as tape:
+        expected = stock(x, mask=mask)
+        want_weights = tape.gradient(loss(expected[0], expected[-1]), stock.trainable_variables)
+    for g, w in zip(got_weights, want_weights, strict=True):
+        _close(g, w, tol * 10)
 
 
 # ----------------------------------------------------------------------------- the trace
@@ -544,3 +551,8 @@ def test_bad_inputs():
         layer.call_with_gates(np.zeros((1, 3, 4), "float32"), initial_state=[np.zeros((1, 2))])
     with pytest.raises(TypeError, match="`bidi_layer`"):
         bidirectional_call_with_gates(layer, np.zeros((1, 3, 4), "float32"))
+    bidi = keras.layers.Bidirectional(ExplainableGRU(2, name="g"))
+    with pytest.raises(ValueError, match=r"'forward_g'.*`inputs` must have rank 3"):
+        bidirectional_call_with_gates(bidi, np.zeros((3, 4), "float32"))
+    with pytest.raises(TypeError, match=r"'forward_g'.*`inputs`"):
+        bidirectional_call_with_gates(bidi, "text")
