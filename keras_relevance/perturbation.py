@@ -18,6 +18,8 @@ target logit `f_c` (`chain.logits`), and push every perturbed sequence of a batc
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -185,6 +187,34 @@ def weighted_ridge(x: np.ndarray, y: np.ndarray, w: np.ndarray, alpha: float = 1
     return coef, y_mean - x_mean @ coef
 
 
+def _unique_rows(z: np.ndarray):
+    """`np.unique(z, axis=0, return_inverse=True)` for a bool matrix, via packed bytes."""
+    packed = np.ascontiguousarray(np.packbits(z, axis=1))
+    keys = packed.view(np.dtype((np.void, packed.shape[1]))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    return z[first], inverse.reshape(-1)
+
+
+@functools.lru_cache(maxsize=256)
+def _lime_plan(n_words: int, samples: int, seed: int, kernel_width: float, alpha: float):
+    """Distinct masks (U, n) and the map (n, U) from their scores to the ridge coefficients.
+
+    With x, w fixed, the weighted ridge coefficients are linear in y: coef = P y, where
+    P = (Xcᵀ W Xc + αI)⁻¹ Xcᵀ W (the intercept absorbs the mean, Xcᵀ W 1 = 0). Columns of P
+    that belong to the same distinct mask are summed.
+    """
+    z = lime_masks(n_words, samples, seed)
+    unique, inverse = _unique_rows(z)
+    x = z.astype(np.float64)
+    w = lime_kernel(z, kernel_width)
+    xc = x - (w @ x) / w.sum()
+    gram = (xc * w[:, None]).T @ xc + alpha * np.eye(n_words)
+    proj = np.linalg.solve(gram, (xc * w[:, None]).T)  # (n, samples)
+    proj_unique = np.zeros((n_words, len(unique)))
+    np.add.at(proj_unique.T, inverse, proj.T)
+    return unique, proj_unique
+
+
 def explain_lime(
     chain: ModelChain,
     embeddings,
@@ -214,31 +244,28 @@ def explain_lime(
     emb, mask_t, target_t, m = _prepare(chain, embeddings, mask, target)
     batch, time = m.shape
     lengths = m.sum(axis=1)
+    seed = int(np.random.SeedSequence().entropy % (1 << 63)) if seed is None else int(seed)
     groups, all_rows, all_keep = [], [], []
     for n in np.unique(lengths):
         if n == 0:
             continue
         rows = np.flatnonzero(lengths == n)  # examples with n words share the masks
-        z = lime_masks(int(n), samples, seed)
-        unique, inverse = np.unique(z, axis=0, return_inverse=True)  # evaluate each mask once
-        positions = np.stack([np.flatnonzero(m[b]) for b in rows])  # (G, n)
+        unique, proj = _lime_plan(int(n), int(samples), seed, float(kernel_width), float(alpha))
+        positions = np.nonzero(m[rows])[1].reshape(len(rows), int(n))  # (G, n), in order
         keep = np.ones((len(rows), len(unique), time), bool)
         keep[np.arange(len(rows))[:, None, None], np.arange(len(unique))[None, :, None],
              positions[:, None, :]] = unique
         all_rows.append(np.repeat(rows, len(unique)))
         all_keep.append(keep.reshape(-1, time))
-        groups.append((rows, z, inverse.reshape(-1), positions, len(unique)))
+        groups.append((rows, positions, proj))
     relevance = np.zeros((batch, time), np.float64)
-    if not groups:
-        return MethodResult(relevance=relevance.astype(chain.compute_dtype))
-    scores = perturbed_scores(chain, emb, mask_t, target_t, np.concatenate(all_rows),
-                              np.concatenate(all_keep), eval_batch_size)
-    offset = 0
-    for rows_g, z, inverse, positions, n_unique in groups:
-        size = len(rows_g) * n_unique
-        y = scores[offset : offset + size].reshape(len(rows_g), n_unique)[:, inverse]
-        offset += size
-        weights = lime_kernel(z, kernel_width)
-        coef, _ = weighted_ridge(z.astype(np.float64), y.T, weights, alpha)
-        relevance[rows_g[:, None], positions] = coef.T
+    if groups:
+        scores = perturbed_scores(chain, emb, mask_t, target_t, np.concatenate(all_rows),
+                                  np.concatenate(all_keep), eval_batch_size)
+        offset = 0
+        for rows_g, positions, proj in groups:
+            size = len(rows_g) * proj.shape[1]
+            y = scores[offset : offset + size].reshape(len(rows_g), proj.shape[1])
+            offset += size
+            relevance[rows_g[:, None], positions] = y @ proj.T  # each distinct mask once
     return MethodResult(relevance=relevance.astype(chain.compute_dtype))

@@ -7,9 +7,12 @@ import tensorflow as tf
 
 from keras_relevance.explainer import Explainer
 from keras_relevance.perturbation import (
+    _lime_plan,
+    _unique_rows,
     lime_kernel,
     lime_masks,
     target_score_fn,
+    time_trim_safe,
     weighted_ridge,
 )
 
@@ -159,3 +162,24 @@ def test_no_retracing(gru):
         gru.explain(ids, method="occlusion")
         gru.explain(ids, method="lime", samples=20)
     assert fn.experimental_get_tracing_count() == count
+
+
+def test_unique_rows_and_lime_plan_match_direct_ridge():
+    z = lime_masks(5, 300, seed=1)
+    unique, inverse = _unique_rows(z)
+    ref, ref_inv = np.unique(z, axis=0, return_inverse=True)
+    assert len(unique) == len(ref) < 300
+    np.testing.assert_array_equal(unique[inverse], z)
+    _, proj = _lime_plan(5, 300, 1, 0.25, 1.0)
+    y = np.random.default_rng(0).normal(size=len(unique))
+    coef, _ = weighted_ridge(z.astype(float), y[inverse], lime_kernel(z, 0.25), 1.0)
+    np.testing.assert_allclose(proj @ y, coef, atol=1e-10)
+
+
+def test_time_trim_safe(gru, bow):
+    assert time_trim_safe(gru.chain) and time_trim_safe(bow.chain)
+    cnn = _build(lambda: [keras.Input((None,), dtype="int32"),
+                          keras.layers.Embedding(10, 3, mask_zero=False),
+                          keras.layers.Conv1D(2, 2), keras.layers.GlobalMaxPooling1D(),
+                          keras.layers.Dense(2)])
+    assert not time_trim_safe(Explainer(cnn).chain)
