@@ -73,7 +73,14 @@ def _explain(model, emb, mask=None, target=None, **kw):
     return explain_lrp(chain, emb, tf.constant(mask), tf.constant(target, tf.int32), **kw)
 
 
-@pytest.mark.parametrize("name", sorted(BODIES))
+SLOW = {"bilstm_sum", "gru_stack", "cnn_causal_dilated", "lstm_backwards"}
+
+
+def _cases(names):
+    return [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in names]
+
+
+@pytest.mark.parametrize("name", _cases(sorted(BODIES)))
 def test_matches_numpy_reference(float64, name):
     model = _model(BODIES[name]())
     rng = np.random.default_rng(1)
@@ -101,7 +108,9 @@ def test_epsilon_matches_reference(float64):
     np.testing.assert_allclose(res.per_dim, want["per_dim"], rtol=0, atol=1e-10)
 
 
-@pytest.mark.parametrize("name", ["bilstm_stack_dense", "lstm_backwards", "gru_reset_before"])
+@pytest.mark.parametrize(
+    "name", _cases(["bilstm_stack_dense", "lstm_backwards", "gru_reset_before"])
+)
 def test_right_padding_gives_unpadded_relevance(float64, name):
     model = _model(BODIES[name]())
     rng = np.random.default_rng(3)
