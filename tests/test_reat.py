@@ -434,3 +434,44 @@ def test_explainer_methods():
                                by_ids[0]["word"].scores[1:3].sum(), atol=1e-12)
     with pytest.raises(ValueError, match="vocab"):
         explainer.hierarchy(texts)
+
+
+# ------------------------------------------------------------------------ real data (slow)
+@pytest.mark.slow
+def test_trained_sst2_gru_hierarchy(data_dir):
+    """A GRU trained briefly on SST-2: scores add up; the paper's figure sentence decomposes."""
+    from keras_relevance.chunking import nltk_tagger, sst_constituents
+    from keras_relevance.explainer import Explainer
+    from keras_relevance.text import Vocabulary
+
+    lines = (data_dir / "sst" / "stsa.binary.train").read_text().splitlines()[:3000]
+    labels = np.array([int(line[0]) for line in lines])
+    toks = [line[2:].split() for line in lines]
+    vocab = Vocabulary.from_tokens(toks, min_count=2)
+    ids = vocab.encode(toks, max_len=40)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(len(vocab), 32, mask_zero=True),
+        keras.layers.Bidirectional(keras.layers.GRU(32)),
+        keras.layers.Dense(2, activation="softmax"),
+    ])
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(ids, labels, epochs=2, batch_size=64, verbose=0)
+    explainer = Explainer(model)
+    e = explainer.explain(ids[:200], method="reat")
+    logits = explainer.predict_logits(ids[:200])
+    bias = model.layers[-1].bias.numpy()
+    total = logits[np.arange(200), e.target] - bias[e.target]
+    np.testing.assert_allclose(e.relevance.sum(1), total, atol=1e-4)
+
+    trees = [sst_constituents(line) for line in
+             (data_dir / "sst" / "test.txt").read_text().splitlines()]
+    tokens, gold = next(t for t in trees if "film -- not a classic" in " ".join(t[0]).lower())
+    tokens = [t.lower() for t in tokens]
+    (h,) = explainer.hierarchy([tokens], vocab=vocab, target=1,
+                               tagger=nltk_tagger(data_dir / "nltk_data"))
+    assert "but odd ," in h["clause"].texts
+    (g,) = explainer.hierarchy([tokens], vocab=vocab, target=1, phrases=[gold])
+    root = g["phrase"].spans.index((0, len(tokens)))
+    np.testing.assert_allclose(g["phrase"].scores[root], h.total, atol=1e-4)
