@@ -118,14 +118,8 @@ def run(n_texts: int, rounds: int, samples: int, vocab: int, dim: int, units: in
 
     # agreement: lime fed the logits (it regresses whatever classifier_fn returns) vs ours,
     # rank correlation per text (the masks differ: both are random samples)
-    @tf.function(input_signature=[tf.TensorSpec([None, None], tf.int32)])
-    def logits(x):
-        emb, mask = ex.chain.embed(x)
-        return ex.chain.logits(emb, mask)
-
     ours = ex.explain(ids, method="lime", samples=samples, target=1).relevance
-    theirs = lime_package(texts, lambda s: logits(tf.constant(to_ids(list(s), index))).numpy(),
-                          samples)
+    theirs = lime_package(texts, lambda s: ex.predict_logits(to_ids(list(s), index)), samples)
     corr = []
     for i, pairs in enumerate(theirs):
         ref = np.zeros(len(pairs))
