@@ -2,6 +2,7 @@
 
 import os
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -247,3 +248,61 @@ def test_deletion_curves_logged(tmp_path, vocab, data, model):
         assert set(payload["curves"]) == {"sa"}
         assert payload["x"] == [0, 1, 2, 3, 4, 5]
         assert len(payload["random"]["mean"]) == 6 and len(payload["random"]["std"]) == 6
+
+
+# ---- examples/demo.py (`make demo`) ----------------------------------------------------------
+def _demo_module():
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "demo.py"
+    spec = importlib.util.spec_from_file_location("kr_demo", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _check_demo_logdir(logdir, capsys):
+    from keras_relevance.cli import main as cli_main
+
+    out = capsys.readouterr().out
+    assert "test accuracy:" in out
+    assert {"train", "validation", "explanations"} <= set(os.listdir(logdir))
+    events = read_run(logdir / "explanations")
+    assert {"heatmap/lrp", "heatmap/sa", "heatmap/reat"} <= set(events)
+    samples = events["heatmap/lrp"][0]["samples"]
+    assert samples[0]["tokens"][:4] == ["it", "'s", "a", "good"]
+    assert samples[0]["label"] == 1
+    # the saved model comes with its vocabulary: the CLI explains it as is
+    assert (logdir / "model.keras").is_file() and (logdir / "model.vocab.json").is_file()
+    code = cli_main(["explain", str(logdir / "model.keras"), "--text", "a good film ."])
+    assert code == 0, capsys.readouterr().err
+    assert "good(" in capsys.readouterr().out
+    return events
+
+
+def test_demo_embedded_data_no_serve(tmp_path, capsys):
+    demo = _demo_module()
+    logdir = tmp_path / "runs"
+    code = demo.main(
+        [
+            "--data",
+            str(tmp_path / "no-data"),
+            "--logdir",
+            str(logdir),
+            "--no-serve",
+            "--epochs",
+            "1",
+        ]
+    )
+    assert code == 0
+    _check_demo_logdir(logdir, capsys)
+
+
+@pytest.mark.slow
+def test_demo_on_sst(tmp_path, capsys, data_dir):
+    demo = _demo_module()
+    logdir = tmp_path / "runs"
+    argv = ["--data", str(data_dir), "--logdir", str(logdir), "--no-serve", "--epochs", "1"]
+    assert demo.main([*argv, "--max-train", "1000"]) == 0
+    events = _check_demo_logdir(logdir, capsys)
+    assert "deletion/correct" in events
