@@ -170,6 +170,13 @@ def _split_record(stacked, widths, go_backwards):
     return tf.split(stacked, widths, axis=-1)
 
 
+def _previous(h, h0, go_backwards):
+    """The state before each input position was consumed, from the states after it (batch-major)."""
+    if go_backwards:
+        return tf.concat([h[:, 1:], h0[:, None]], axis=1)
+    return tf.concat([h0[:, None], h[:, :-1]], axis=1)
+
+
 def _outputs(layer, h, mask, final_h):
     """What the stock `call` returns, from the (held) states `h` (batch, time) in input order.
 
@@ -219,7 +226,7 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
             m = m[:, None]
             c_new = tf.where(m, c_new, c)
             h_new = tf.where(m, h_new, h)
-        return (h_new, c_new), tf.concat([h_new, c_new, h, c, z], axis=-1)
+        return (h_new, c_new), tf.concat([h_new, c_new, z], axis=-1)
 
     stacked, (h_final, c_final) = _loop(
         step,
@@ -228,7 +235,8 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
         (h0, c0),
     )
     # Gates are recomputed from the pre-activations: the same element-wise ops on the same values.
-    h, c, h_prev, c_prev, zi, zf, zg, zo = _split_record(stacked, [units] * 8, go_backwards)
+    h, c, zi, zf, zg, zo = _split_record(stacked, [units] * 6, go_backwards)
+    h_prev, c_prev = _previous(h, h0, go_backwards), _previous(c, c0, go_backwards)
     trace = {
         "i": ract(zi),
         "f": ract(zf),
@@ -285,7 +293,7 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         h_new = z * h + (1 - z) * act(zg)
         if m is not None:
             h_new = tf.where(m[:, None], h_new, h)
-        return (h_new,), tf.concat([h_new, h, zzr, x_t[:, 2 * units :], hg, zg], axis=-1)
+        return (h_new,), tf.concat([h_new, zzr, xg, hg, zg], axis=-1)
 
     stacked, (h_final,) = _loop(
         step,
@@ -293,7 +301,8 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         None if mask is None else _time_major(mask, go_backwards),
         (h0,),
     )
-    h, h_prev, zz, zr, xg, hg, zg = _split_record(stacked, [units] * 7, go_backwards)
+    h, zz, zr, xg, hg, zg = _split_record(stacked, [units] * 6, go_backwards)
+    h_prev = _previous(h, h0, go_backwards)
     trace = {
         "z": ract(zz),
         "r": ract(zr),
