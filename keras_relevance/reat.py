@@ -167,7 +167,6 @@ class _Plan:
         self.rnn = _find_rnn(chain)
         self.bidirectional = isinstance(self.rnn, keras.layers.Bidirectional)
         inner = self.rnn.forward_layer if self.bidirectional else self.rnn
-        self.kind = "lstm" if isinstance(inner, keras.layers.LSTM) else "gru"
         self.units = int(inner.units)
         self.input_dim = int(inner.cell.kernel.shape[0])
         self.dtype = chain.compute_dtype
@@ -200,47 +199,45 @@ class _Plan:
                 mine.assign(theirs)
 
     def _traces(self, embeddings, mask):
-        """[(trace, backward?, weight slice, weight scale)] in word order."""
+        """[(trace, backward?, head-kernel columns, scale, layer)], traces in word order."""
         if self.bidirectional:
             _, traces = bidirectional_call_with_gates(self.rnn, embeddings, mask=mask)
-            u = self.units
+            fwd, bwd = self.rnn.forward_layer, self.rnn.backward_layer
+            uf, ub = int(fwd.units), int(bwd.units)
             if self.rnn.merge_mode == "concat":
                 return [
-                    (traces["forward"], False, slice(0, u), 1.0),
-                    (traces["backward"], True, slice(u, 2 * u), 1.0),
+                    (traces["forward"], False, slice(0, uf), 1.0, fwd),
+                    (traces["backward"], True, slice(uf, uf + ub), 1.0, bwd),
                 ]
             scale = 0.5 if self.rnn.merge_mode == "ave" else 1.0
             return [
-                (traces["forward"], False, slice(0, u), scale),
-                (traces["backward"], True, slice(0, u), scale),
+                (traces["forward"], False, slice(0, uf), scale, fwd),
+                (traces["backward"], True, slice(0, ub), scale, bwd),
             ]
         self._sync_twin()
         _, _, trace = self.twin.call_with_gates(embeddings, mask=mask)
-        return [(trace, bool(self.rnn.go_backwards), slice(0, self.units), 1.0)]
+        return [(trace, bool(self.rnn.go_backwards), slice(0, self.units), 1.0, self.rnn)]
 
     def _compute(self, embeddings, mask, target, naive):
         kernel = tf.cast(self.chain.head.kernel, self.dtype)
         w_target = tf.transpose(tf.gather(kernel, target, axis=1))  # (batch, hidden)
-        word = tf.zeros(tf.shape(mask), self.dtype)
         shape = tf.shape(mask)
+        word = tf.zeros(shape, self.dtype)
         cumulative = tf.zeros([shape[0], shape[1] + 1], self.dtype)
-        for trace, backward, columns, scale in self._traces(embeddings, mask):
+        for trace, backward, columns, scale, layer in self._traces(embeddings, mask):
             trace = {k: tf.cast(v, self.dtype) for k, v in trace.items()}
             w = w_target[:, columns] * scale
             if naive:
                 vec = tf.where(mask[..., None], trace["h"] - trace["h_prev"], 0.0)
                 word += tf.einsum("btu,bu->bt", vec, w)
                 continue
-            vec, gs = _direction(self.kind, trace, mask, backward, self._activation())
+            kind = "lstm" if isinstance(layer, keras.layers.LSTM) else "gru"
+            vec, gs = _direction(kind, trace, mask, backward, layer.cell.activation)
             word += tf.einsum("btu,bu->bt", vec, w)
             g = tf.einsum("btu,bu->bt", gs, w)  # (batch, time + 1), processing order
             # word order: a span [s, e) is g[e] − g[s] forward, g'[s] − g'[e] backward
             cumulative += -tf.reverse(g, [1]) if backward else g
         return tf.where(mask, word, 0.0), cumulative
-
-    def _activation(self):
-        inner = self.rnn.forward_layer if self.bidirectional else self.rnn
-        return inner.cell.activation
 
     # ----------------------------------------------------------------- entry
     def run(self, embeddings, mask, target, naive=False):

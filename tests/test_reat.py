@@ -207,6 +207,24 @@ def test_go_backwards_layer_adds_up(float64):
         np.testing.assert_allclose(words[b, keep], expect[::-1], atol=1e-12)
 
 
+def test_bidirectional_with_a_different_backward_layer(float64):
+    bidi = keras.layers.Bidirectional(
+        keras.layers.LSTM(3), backward_layer=keras.layers.GRU(3, go_backwards=True)
+    )
+    model = keras.Sequential(
+        [keras.Input((None,), dtype="int32"), keras.layers.Embedding(VOCAB, DIM, mask_zero=True),
+         bidi, keras.layers.Dense(CLASSES)]
+    )
+    chain = ModelChain.from_model(model)
+    ids = batch_ids(seed=13)
+    target = np.array([2, 2, 1, 0])
+    emb, mask, tgt = inputs(chain, ids, target)
+    words = reat.explain_reat(chain, emb, mask, tgt).relevance
+    assert_total(words, model, chain, ids, target)
+    spans = reat.phrase_scores(chain, emb, mask, [(1, 4), (0, 7)], tgt)
+    np.testing.assert_allclose(spans[:, 0], words[:, 1:4].sum(1), atol=1e-12)
+
+
 # ------------------------------------------------------------------------ LSTM stabilizer
 def _gate_killer_lstm(k):
     """A float64 LSTM whose output gate is sigmoid(−k) ≈ 0 at token 5 only."""
