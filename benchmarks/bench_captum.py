@@ -269,7 +269,7 @@ def run_config(name, dim, units, length, batch, repeats, warmup):
         "torch forward": torch_forward,
         "ours lrp": lambda: ex.explain(ids, method="lrp", target=target),
         "ours gradient": lambda: ex.explain(ids, method="gradient", target=target),
-        "captum Saliency": lambda: saliency.attribute(emb_t(), target=tgt_t),
+        "captum Saliency": lambda: saliency.attribute(emb_t().requires_grad_(), target=tgt_t),
         "ours IG": lambda: ex.explain(
             ids, method="integrated_gradients", target=target, steps=STEPS
         ),
