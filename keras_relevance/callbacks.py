@@ -23,6 +23,7 @@ are still written. A method that fails before it has ever worked while others wo
 from __future__ import annotations
 
 import os
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -82,6 +83,7 @@ class ExplanationLogger(keras.callbacks.Callback):
         tokenized: the `Tokenized` texts (with character offsets) when texts were given.
         skipped_methods: methods dropped because they do not apply to the model.
         logged_epochs: the epochs for which heatmaps were written.
+        seconds: the time each logging epoch took (the callback's overhead).
     """
 
     def __init__(
@@ -128,21 +130,26 @@ class ExplanationLogger(keras.callbacks.Callback):
 
         self.skipped_methods: list[str] = []
         self.logged_epochs: list[int] = []
+        self.seconds: list[float] = []
         self._worked: set[str] = set()
         self._explainer = None
         self._writer = None
 
     # ------------------------------------------------------------------ keras hooks
     def on_train_begin(self, logs=None):
-        self._explainer = None  # the model may have changed since the last fit
+        if self._explainer is not None and self._explainer.model is not self.model:
+            self._explainer = None  # a different model: build its explainer again
 
     def on_epoch_end(self, epoch, logs=None):
         if (epoch + 1) % self.every_n_epochs:
             return
+        start = time.perf_counter()
         try:
             self.log_epoch(epoch)
         except Exception as error:  # never stop training because of an explanation
             _warn(f"ExplanationLogger: logging epoch {epoch} failed: {_describe(error)}")
+        finally:
+            self.seconds.append(time.perf_counter() - start)
 
     def on_train_end(self, logs=None):
         self.close()
@@ -239,13 +246,17 @@ class ExplanationLogger(keras.callbacks.Callback):
         return sorted(c for c in classes if 0 <= c < num_classes)
 
     def _explain_classes(self, explainer, method: str, classes: list[int]) -> dict:
+        """Relevance of every sample for every class in `classes`, in one batched call."""
         options = self.explain_options.get(method, {})
-        scores = {}
-        for c in classes:
-            explanation = explainer.explain(self.ids, method=method, target=c, **options)
-            relevance = np.asarray(explanation.relevance, dtype=np.float64)
-            scores[c] = [relevance[i, : len(toks)] for i, toks in enumerate(self.tokens)]
-        return scores
+        n = len(self.tokens)
+        ids = np.concatenate([self.ids] * len(classes), axis=0)
+        target = np.repeat(np.asarray(classes, np.int64), n)
+        explanation = explainer.explain(ids, method=method, target=target, **options)
+        relevance = np.asarray(explanation.relevance, dtype=np.float64)
+        return {
+            c: [relevance[k * n + i, : len(toks)] for i, toks in enumerate(self.tokens)]
+            for k, c in enumerate(classes)
+        }
 
     def _report_failures(self, failures: dict, step: int, any_worked: bool) -> None:
         for method, error in failures.items():
