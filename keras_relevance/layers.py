@@ -2,9 +2,9 @@
 
 `ExplainableLSTM` and `ExplainableGRU` subclass the stock Keras layers: same constructor, same
 weights (gate order i, f, c, o and z, r, h), same `call` (so cuDNN stays the training path on GPU).
-They add one method, `call_with_gates`, that runs the recurrence a second way (one input matmul for
-all steps, then a `tf.scan` over time) and returns every gate, state and pre-activation, aligned
-to input positions. Explanation methods (LRP, REAT) read these traces.
+They add one method, `call_with_gates`, that runs the recurrence a second way (one input matmul
+for all steps, then a `tf.while_loop` over time) and returns every gate, state and
+pre-activation, aligned to input positions. Explanation methods (LRP, REAT) read these traces.
 
 Keras RNN cells cannot return extra per-step outputs, which is why the gates leave through a
 separate loop instead of the layer's own `call`.
@@ -130,27 +130,26 @@ def _prepare_inputs(layer, inputs, mask, initial_state, training):
     return x, mask, initial_state
 
 
-def _time_major(x, go_backwards):
-    x = tf.transpose(x, [1, 0] + list(range(2, x.shape.rank)))
-    return tf.reverse(x, [0]) if go_backwards else x
+def _loop(step, xz, mask, states, n_records, go_backwards):
+    """Run `step` over time; return per-step records (batch-major, input order) and final states.
 
-
-def _loop(step, xz, mask, states):
-    """Run `step` over time; return the stacked per-step records and the final states.
-
-    `xz` (time, batch, k) and `mask` (time, batch) are time-major in processing order.
-    `step(x_t, m_t, states) -> (new_states, record)`; each step's record is one
-    (batch, width) tensor, written to a single TensorArray (one write per step, one stack and
-    one transpose afterwards, which keeps the trace cheap).
+    `xz` (batch, time, k) and `mask` (batch, time) are in input order; with `go_backwards` the
+    loop reads and writes position T-1-t at step t, so nothing needs reversing.
+    `step(x_t, m_t, states) -> (new_states, records)` with `n_records` (batch, units) tensors
+    per step, each written to its own TensorArray and stacked + transposed once afterwards.
     """
-    steps = tf.shape(xz)[0]
-    xs = tf.TensorArray(xz.dtype, size=steps).unstack(xz)
-    ms = None if mask is None else tf.TensorArray(tf.bool, size=steps).unstack(mask)
-    records = tf.TensorArray(xz.dtype, size=steps)
+    steps = tf.shape(xz)[1]
+    xs = tf.TensorArray(xz.dtype, size=steps).unstack(tf.transpose(xz, [1, 0, 2]))
+    ms = None
+    if mask is not None:
+        ms = tf.TensorArray(tf.bool, size=steps).unstack(tf.transpose(mask))
+    records = tuple(tf.TensorArray(xz.dtype, size=steps) for _ in range(n_records))
 
     def body(t, records, *states):
-        new_states, record = step(xs.read(t), None if ms is None else ms.read(t), states)
-        return (t + 1, records.write(t, record), *new_states)
+        index = steps - 1 - t if go_backwards else t
+        new_states, values = step(xs.read(index), None if ms is None else ms.read(index), states)
+        records = tuple(ta.write(index, v) for ta, v in zip(records, values, strict=True))
+        return (t + 1, records, *new_states)
 
     out = tf.while_loop(
         lambda t, *_: t < steps,
@@ -159,15 +158,8 @@ def _loop(step, xz, mask, states):
         parallel_iterations=32,
         maximum_iterations=steps,
     )
-    return out[1].stack(), list(out[2:])
-
-
-def _split_record(stacked, widths, go_backwards):
-    """(time, batch, sum(widths)) in processing order → batch-major pieces in input order."""
-    stacked = tf.transpose(stacked, [1, 0, 2])
-    if go_backwards:
-        stacked = tf.reverse(stacked, [1])
-    return tf.split(stacked, widths, axis=-1)
+    stacked = [tf.transpose(ta.stack(), [1, 0, 2]) for ta in out[1]]
+    return stacked, list(out[2:])
 
 
 def _previous(h, h0, go_backwards):
@@ -206,7 +198,7 @@ def _outputs(layer, h, mask, final_h):
 
 def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
     x, mask, (h0, c0) = _prepare_inputs(layer, inputs, mask, initial_state, training)
-    cell, dtype, units = layer.cell, layer.compute_dtype, layer.cell.units
+    cell, dtype = layer.cell, layer.compute_dtype
     kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
     recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
     act, ract = cell.activation, cell.recurrent_activation
@@ -226,17 +218,12 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
             m = m[:, None]
             c_new = tf.where(m, c_new, c)
             h_new = tf.where(m, h_new, h)
-        return (h_new, c_new), tf.concat([h_new, c_new, z], axis=-1)
+        return (h_new, c_new), (h_new, c_new, zi, zf, zg, zo)
 
-    stacked, (h_final, c_final) = _loop(
-        step,
-        _time_major(xz, go_backwards),
-        None if mask is None else _time_major(mask, go_backwards),
-        (h0, c0),
+    (h, c, zi, zf, zg, zo), (h_final, c_final) = _loop(
+        step, xz, mask, (h0, c0), n_records=6, go_backwards=go_backwards
     )
     # Gates are recomputed from the pre-activations: the same element-wise ops on the same values.
-    h, c, zi, zf, zg, zo = _split_record(stacked, [units] * 6, go_backwards)
-    h_prev, c_prev = _previous(h, h0, go_backwards), _previous(c, c0, go_backwards)
     trace = {
         "i": ract(zi),
         "f": ract(zf),
@@ -244,8 +231,8 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
         "o": ract(zo),
         "c": c,
         "h": h,
-        "h_prev": h_prev,
-        "c_prev": c_prev,
+        "h_prev": _previous(h, h0, go_backwards),
+        "c_prev": _previous(c, c0, go_backwards),
         "zi": zi,
         "zf": zf,
         "zg": zg,
@@ -293,26 +280,22 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         h_new = z * h + (1 - z) * act(zg)
         if m is not None:
             h_new = tf.where(m[:, None], h_new, h)
-        return (h_new,), tf.concat([h_new, zzr, xg, hg, zg], axis=-1)
+        zz, zr = tf.split(zzr, 2, axis=-1)
+        return (h_new,), (h_new, zz, zr, hg, zg)
 
-    stacked, (h_final,) = _loop(
-        step,
-        _time_major(xz, go_backwards),
-        None if mask is None else _time_major(mask, go_backwards),
-        (h0,),
+    (h, zz, zr, hg, zg), (h_final,) = _loop(
+        step, xz, mask, (h0,), n_records=5, go_backwards=go_backwards
     )
-    h, zz, zr, xg, hg, zg = _split_record(stacked, [units] * 6, go_backwards)
-    h_prev = _previous(h, h0, go_backwards)
     trace = {
         "z": ract(zz),
         "r": ract(zr),
         "g": act(zg),
         "h": h,
-        "h_prev": h_prev,
+        "h_prev": _previous(h, h0, go_backwards),
         "zz": zz,
         "zr": zr,
         "zg": zg,
-        "xg": xg,
+        "xg": xz[..., 2 * units :],
         "hg": hg,
     }
     return _outputs(layer, h, mask, h_final), [h_final], trace
