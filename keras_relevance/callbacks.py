@@ -40,10 +40,6 @@ class ExplanationWarning(UserWarning):
     """An explanation could not be computed or logged during training (training goes on)."""
 
 
-def _warn(message: str) -> None:
-    warnings.warn(message, ExplanationWarning, stacklevel=3)
-
-
 def _describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
@@ -145,11 +141,12 @@ class ExplanationLogger(keras.callbacks.Callback):
             return
         start = time.perf_counter()
         try:
-            self.log_epoch(epoch)
+            messages = self._log(epoch)
         except Exception as error:  # never stop training because of an explanation
-            _warn(f"ExplanationLogger: logging epoch {epoch} failed: {_describe(error)}")
-        finally:
-            self.seconds.append(time.perf_counter() - start)
+            messages = [f"ExplanationLogger: logging epoch {epoch} failed: {_describe(error)}"]
+        self.seconds.append(time.perf_counter() - start)
+        for message in messages:  # attributed to the caller (Keras's callback loop)
+            warnings.warn(message, ExplanationWarning, stacklevel=2)
 
     def on_train_end(self, logs=None):
         self.close()
@@ -185,9 +182,16 @@ class ExplanationLogger(keras.callbacks.Callback):
     def log_epoch(self, step: int) -> None:
         """Explain the samples with the current weights and write the summaries at `step`.
 
-        Called by `on_epoch_end`; usable directly (e.g. before training, `step=-1`). Errors of
-        single methods become warnings; an error that concerns all of them is raised.
+        `on_epoch_end` does this for every n-th epoch; call it directly to log another state
+        (e.g. before training with `step=-1`). Errors of single methods become
+        `ExplanationWarning`s; an error that concerns all of them (e.g. a model that cannot be
+        explained) is raised here, and only warned about during `fit`.
         """
+        for message in self._log(step):
+            warnings.warn(message, ExplanationWarning, stacklevel=2)
+
+    def _log(self, step: int) -> list[str]:
+        """Log one step; returns the warning messages (method failures) for the caller to emit."""
         from keras_relevance_tb import summary
 
         explainer = self._get_explainer()
@@ -203,7 +207,7 @@ class ExplanationLogger(keras.callbacks.Callback):
                 self._worked.add(method)
             except Exception as error:
                 failures[method] = error
-        self._report_failures(failures, step, any_worked=bool(heatmaps))
+        messages = self._failure_messages(failures, step, any_worked=bool(heatmaps))
 
         writer = self._get_writer()
         with writer.as_default():
@@ -226,11 +230,12 @@ class ExplanationLogger(keras.callbacks.Callback):
                 try:
                     self._log_deletion(list(heatmaps), step)
                 except Exception as error:
-                    _warn(
+                    messages.append(
                         f"ExplanationLogger: deletion curves at step {step} failed: "
                         f"{_describe(error)}"
                     )
             writer.flush()
+        return messages
 
     def _classes(self, predictions: np.ndarray, num_classes: int) -> list[int]:
         classes: set[int] = set()
@@ -258,21 +263,23 @@ class ExplanationLogger(keras.callbacks.Callback):
             for k, c in enumerate(classes)
         }
 
-    def _report_failures(self, failures: dict, step: int, any_worked: bool) -> None:
+    def _failure_messages(self, failures: dict, step: int, any_worked: bool) -> list[str]:
+        messages = []
         for method, error in failures.items():
             never_worked = method not in self._worked
             if never_worked and (any_worked or isinstance(error, NotImplementedError)):
                 self.skipped_methods.append(method)
                 name = getattr(self.model, "name", "model")
-                _warn(
+                messages.append(
                     f"ExplanationLogger: method {method!r} does not apply to model {name!r} "
                     f"({_describe(error)}); it is skipped from now on"
                 )
             else:
-                _warn(
+                messages.append(
                     f"ExplanationLogger: method {method!r} failed at step {step}: "
                     f"{_describe(error)}"
                 )
+        return messages
 
     def _log_deletion(self, methods: list[str], step: int) -> None:
         from keras_relevance_tb import summary

@@ -114,6 +114,8 @@ def test_id_samples_every_n_and_targets(tmp_path, vocab, data, model):
     )
     model.fit(*data, epochs=3, verbose=0, callbacks=[logger])
     assert logger.logged_epochs == [1]
+    logger.log_epoch(10)  # also usable outside fit, e.g. to log the state before training
+    assert sorted(read_run(tmp_path / "explanations")["heatmap/sa"]) == [1, 10]
     payload = read_run(tmp_path / "explanations")["heatmap/sa"][1]
     assert payload["classes"] == [0, 1]
     assert payload["samples"][1]["tokens"] == [str(vocab.token_to_id(w)) for w in ("bad", "plot")]
