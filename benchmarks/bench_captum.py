@@ -29,7 +29,10 @@ misplaced bias would show.
      default of 1.
    Ours is the user-facing `Explainer.explain` (it also runs a forward pass for the logits and
    checks inputs); Captum is given embeddings already on the graph, plus the lookup.
-Torch and TensorFlow get the same thread count (`--threads`, default: all usable cores).
+Torch and TensorFlow get the same thread count (`--threads`, default: all usable cores). On a
+busy machine use `--threads 1`: PyTorch's OpenMP threads wait for each other at every op, and when
+another process holds a core those barriers stall (measured under load 8 on 2 cores: the torch
+BiLSTM forward took 0.2 s with 2 threads vs 0.025 s with 1), which would flatter us.
 """
 
 from __future__ import annotations
@@ -336,6 +339,13 @@ def main(argv=None):
     print(machine_markdown({
         "threads (TF intra/inter, torch)": f"{threads}, {torch.get_num_threads()}",
     }))
+    try:
+        busy = os.getloadavg()[0] > 0.5 * os.cpu_count()
+    except (OSError, TypeError):
+        busy = False
+    if busy and threads > 1:
+        print("\nNote: the machine is busy and threads > 1: PyTorch's OpenMP barriers stall under "
+              "contention, so Captum's times are inflated; rerun with --threads 1 or when quiet.")
     ok = True
     for name in configs:
         ok &= run_config(name, *CONFIGS[name], repeats=repeats, warmup=args.warmup)

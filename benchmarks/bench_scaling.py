@@ -127,22 +127,31 @@ def run_point(batch, length, repeats, threads) -> dict:
     )
 
 
-def _linear_fit(ns, ts):
-    """t ≈ a + b·n from the two largest points (the compute-bound end)."""
-    (n1, t1), (n2, t2) = sorted(zip(ns, ts, strict=True))[-2:]
-    b = (t2 - t1) / (n2 - n1)
-    return t2 - b * n2, b
+def _regimes(ns, per_item):
+    """(overhead-bound n's, linear n's, super-linear n's) from the cost per item.
+
+    Linear = the cost per item is within 30 % of the best one; before the best point the extra
+    cost per item is fixed per-call overhead, after it the cost per item grows again.
+    """
+    best = min(range(len(ns)), key=lambda i: per_item[i])
+    linear = [n for n, c in zip(ns, per_item, strict=True) if c <= 1.3 * per_item[best]]
+    over = [n for i, (n, c) in enumerate(zip(ns, per_item, strict=True))
+            if i < best and c > 1.3 * per_item[best]]
+    superlin = [n for i, (n, c) in enumerate(zip(ns, per_item, strict=True))
+                if i > best and c > 1.3 * per_item[best]]
+    return over, linear, superlin
 
 
-def _sweep_table(points, key, fixed):
-    """Markdown table of one sweep, the linear-fit sentence, the fit (a, b) over `key`."""
-    label, unit = {"batch": ("B", "sentence"), "length": ("T", "step")}[key]
+def _sweep_table(points, key):
+    """Markdown table of one sweep, and a sentence on its regimes."""
+    label, item = {"batch": ("B", "sentence"), "length": ("T", "step")}[key]
     ns = [p[key] for p in points]
     lrp = [Timing(p["lrp"]) for p in points]
     fwd = [Timing(p["forward"]) for p in points]
-    a, b = _linear_fit(ns, [t.median for t in lrp])
+    per_item = [t.median / n for t, n in zip(lrp, ns, strict=True)]
+    best = min(per_item)
     rows = []
-    for p, n, t, f in zip(points, ns, lrp, fwd, strict=True):
+    for p, n, t, f, c in zip(points, ns, lrp, fwd, per_item, strict=True):
         tokens = p["batch"] * p["length"]
         delta = p["rss_peak_mb"] - p["rss_base_mb"]
         rows.append((
@@ -150,55 +159,43 @@ def _sweep_table(points, key, fixed):
             fmt_timing(t),
             fmt_time(t.median / p["batch"]),
             fmt_time(t.median / tokens),
-            f"{t.median / (a + b * n):.2f}",
+            f"{c / best:.2f}",
             fmt_time(f.median),
             f"{t.median / f.median:.1f}",
             f"{p['rss_peak_mb']:.0f}",
             f"{delta:.0f}",
             f"{1024 * delta / tokens:.1f}",
         ))
-    headers = [label, "LRP / call", "per sentence", "per token", "measured / linear fit",
+    headers = [label, "LRP / call", "per sentence", "per token", f"per {item} / best",
                "forward / call", "LRP / forward", "peak RSS MB", "Δ peak MB",
                "Δ peak KB / token"]
     table = markdown_table(headers, rows, "r" * len(headers))
-    fit = (f"Linear fit through the two largest points: LRP ≈ {fmt_time(max(a, 0.0))} fixed + "
-           f"{fmt_time(b)} per {unit} ({fixed}).")
-    if a < 0:
-        fit += (f" The intercept is negative ({fmt_time(a)}): the cost per {unit} still grows "
-                "at the largest sizes (super-linear there).")
-    linear_from = None  # smallest n from which every larger point is within 20 % of the line
-    for n, t in sorted(zip(ns, lrp, strict=True), reverse=True):
-        if b <= 0 or abs(t.median / (a + b * n) - 1) >= 0.2:
-            break
-        linear_from = n
-    if b <= 0:
-        fit += " (No linear regime measured: time did not grow between the two largest points.)"
-    elif linear_from is not None and len(ns) > 2:
-        fit += f" All points from {label} = {linear_from} up are within 20 % of that line."
-    return table, fit, (a, b)
+    over, linear, superlin = _regimes(ns, per_item)
+    text = [f"Cost per {item} is lowest at {label} = {ns[per_item.index(best)]} "
+            f"({fmt_time(best)})."]
+    if over:
+        text.append(f"Overhead-bound (cost per {item} > 1.3× the best, falling as {label} "
+                    f"grows): {label} ∈ {over}; a call costs at least "
+                    f"{fmt_time(min(t.median for t in lrp))} whatever its size.")
+    text.append(f"Linear (within 1.3× of the best per {item}): {label} ∈ {linear}.")
+    if superlin:
+        text.append(f"Super-linear again (cost per {item} rising): {label} ∈ {superlin}.")
+    return table, " ".join(text)
 
 
-def _discussion(batch_fit, length_fit, batch_points, length_points) -> str:
-    (a_b, b_b), (a_t, b_t) = batch_fit, length_fit
-    small = batch_points[0]
-    small_share = a_b / Timing(small["lrp"]).median if a_b > 0 else 0.0
-    return "\n".join([
-        "Where it stops being linear, and why:",
-        f"- Batch: a call costs about {fmt_time(max(a_b, 0))} before any sentence is "
-        f"processed ({100 * small_share:.0f} % of the B={small['batch']} call). LRP runs the "
-        "LSTM as a sequential scan over T steps in each direction, forward and then the "
-        "relevance pass backward; every step dispatches the same handful of small ops "
-        "whatever B is, plus the Explainer's input checks and forward pass for the logits. "
-        "At small B the time per sentence therefore falls as 1/B; once the per-step matmuls "
-        "(B × 4H by H) dominate, time grows linearly with B.",
-        f"- Length: each extra time step costs about {fmt_time(b_t)} at B={LENGTH_SWEEP_B} "
-        "(T sequential steps, not parallelisable across time) on top of "
-        f"{fmt_time(max(a_t, 0))} fixed, so time is linear in T once T outweighs the per-call "
-        "overhead. Memory is linear in B·T: the gate traces (i, f, g, o, c, h per step and "
-        "direction) are kept for the relevance pass.",
-        f"- Per-sentence cost at the large-batch end: {fmt_time(b_b)} per sentence at "
-        f"T={BATCH_SWEEP_T}.",
-    ])
+DISCUSSION = """Why:
+- Small batches are overhead-bound. LRP runs each LSTM direction as a sequential scan over T
+  steps, twice (forward for the gate traces, backward for the relevance), and every step
+  dispatches the same handful of small ops whatever B is; the Explainer also checks the input
+  and runs a forward pass for the logits. Until the per-step matmuls ((B × E+H) by 4H) outweigh
+  that fixed cost, a call costs about the same for B = 1 and B = 64, so time per sentence
+  falls like 1/B. After that, time is linear in B.
+- Length adds sequential steps that cannot run in parallel, so at fixed B time is linear in T
+  once T outweighs the per-call overhead; the cost per step is that of one batched step.
+- Memory grows with B·T (the gate traces i, f, g, o, c, h of every step and direction are kept
+  for the relevance pass, plus the TensorArrays of the scan); "Δ peak KB / token" should be
+  flat once the fixed allocations are amortised. At the largest batches the working set leaves
+  the CPU caches, which is where a rising cost per sentence would come from."""
 
 
 def main(argv=None):
@@ -211,6 +208,7 @@ def main(argv=None):
                         help="TF threads (default: all usable cores)")
     parser.add_argument("--batches", type=int, nargs="+", default=list(BATCHES))
     parser.add_argument("--lengths", type=int, nargs="+", default=list(LENGTHS))
+    parser.add_argument("--json", help="also write the raw samples of every point to this file")
     parser.add_argument("--point", type=int, nargs=2, metavar=("B", "T"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
@@ -238,6 +236,9 @@ def main(argv=None):
                   f"peak RSS {res['rss_peak_mb']:.0f} MB (round {r + 1}/{args.rounds})",
                   file=sys.stderr, flush=True)
 
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(list(pooled.values()), f, indent=1)
     threads = next(iter(pooled.values()))["threads"]
     print("# Scaling of LRP (BiLSTM E=H=60)\n")
     print(machine_markdown({"TF threads": threads}))
@@ -246,12 +247,12 @@ def main(argv=None):
           "Δ peak = peak − RSS after the model is built and LRP traced.\n")
 
     batch_points = [pooled[(b, BATCH_SWEEP_T)] for b in args.batches]
-    table, fit_b_text, fit_b = _sweep_table(batch_points, "batch", f"T={BATCH_SWEEP_T}")
-    print(f"## Batch sweep (T = {BATCH_SWEEP_T})\n\n{table}\n\n{fit_b_text}\n")
+    table, text = _sweep_table(batch_points, "batch")
+    print(f"## Batch sweep (T = {BATCH_SWEEP_T})\n\n{table}\n\n{text}\n")
     length_points = [pooled[(LENGTH_SWEEP_B, t)] for t in args.lengths]
-    table, fit_t_text, fit_t = _sweep_table(length_points, "length", f"B={LENGTH_SWEEP_B}")
-    print(f"## Length sweep (B = {LENGTH_SWEEP_B})\n\n{table}\n\n{fit_t_text}\n")
-    print(_discussion(fit_b, fit_t, batch_points, length_points))
+    table, text = _sweep_table(length_points, "length")
+    print(f"## Length sweep (B = {LENGTH_SWEEP_B})\n\n{table}\n\n{text}\n")
+    print(DISCUSSION)
     return 0
 
 
