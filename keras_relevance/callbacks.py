@@ -115,7 +115,7 @@ class ExplanationLogger(keras.callbacks.Callback):
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.explain_options = dict(explain_options or {})
 
-        if isinstance(samples, tuple) and len(samples) == 2 and labels is None:
+        if _is_ids_and_labels(samples) and labels is None:
             samples, labels = samples
         self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
         self.labels = _prepare_labels(labels, len(self.tokens), "labels")
@@ -369,6 +369,17 @@ def _prepare_labels(labels, n: int, what: str) -> np.ndarray | None:
     if arr.size and not (np.issubdtype(arr.dtype, np.integer) or np.all(arr == np.round(arr))):
         raise ValueError(f"{what} must be class ids (integers)")
     return arr.astype(np.int64)
+
+
+def _is_ids_and_labels(samples) -> bool:
+    """A pair `(ids, labels)`, told apart from a pair of texts or of token lists."""
+    if not isinstance(samples, tuple) or len(samples) != 2:
+        return False
+    try:
+        ids = np.asarray(samples[0])
+    except ValueError:  # ragged
+        return False
+    return ids.ndim in (1, 2) and ids.size > 0 and np.issubdtype(ids.dtype, np.integer)
 
 
 def _is_text_list(samples) -> bool:

@@ -212,6 +212,16 @@ def test_beside_keras_tensorboard(tmp_path, vocab, data, model):
     assert "epoch_loss" in tags["tensors"] + tags["scalars"]
 
 
+def test_sample_forms(tmp_path, vocab):
+    two_texts = ExplanationLogger(tmp_path, ("a good film", "bad"), vocabulary=vocab)
+    assert two_texts.tokens == [["a", "good", "film"], ["bad"]] and two_texts.labels is None
+    tokens = ExplanationLogger(tmp_path, [["a", "good"], ["film"]], vocabulary=vocab, max_len=1)
+    assert tokens.tokens == [["a"], ["film"]] and tokens.ids.shape == (2, 1)
+    pair = ExplanationLogger(tmp_path, (vocab.encode(["a good film"]), [1]), vocabulary=vocab)
+    assert pair.tokens == [["a", "good", "film"]] and pair.labels.tolist() == [1]
+    assert pair.targets == ("predicted", "true")
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [
