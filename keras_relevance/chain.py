@@ -14,6 +14,7 @@ This module also holds the method-function contract shared by all explainers:
 
 from __future__ import annotations
 
+import inspect
 from typing import NamedTuple
 
 import keras
@@ -136,7 +137,9 @@ class ModelChain:
         current_mask = mask
         for layer in self.body:
             if current_mask is not None and _accepts_mask(layer):
-                y = layer(x, mask=current_mask, training=training)
+                # Dropout & co. support masking (pass it on) but their call() takes no mask
+                kwargs = {"mask": current_mask} if _call_takes_mask(layer) else {}
+                y = layer(x, training=training, **kwargs)
                 current_mask = layer.compute_mask(x, current_mask)
             else:
                 y = layer(x, training=training)
@@ -159,10 +162,62 @@ def head_logits(head: keras.layers.Dense, x) -> tf.Tensor:
     return z
 
 
+_SEQUENCE_SAFE = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.GaussianNoise)
+
+
+def time_trim_safe(chain: ModelChain) -> bool:
+    """True when trailing padding cannot change the logits, so it may be cut off.
+
+    That holds when the Embedding masks padding and every layer that still sees the time axis
+    honours the mask (RNNs, Bidirectional, masked GlobalAveragePooling1D, dropout), up to the
+    layer that removes the time axis. CNNs see padding (Conv1D drops the mask): not safe.
+    """
+    if not chain.mask_zero:
+        return False
+    for layer in chain.body:
+        if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
+            if not getattr(layer, "return_sequences", False):
+                return True
+        elif isinstance(layer, keras.layers.GlobalAveragePooling1D):
+            return True
+        elif not isinstance(layer, _SEQUENCE_SAFE):
+            return False
+    return False
+
+
+def row_ends(mask: np.ndarray) -> np.ndarray:
+    """One past the last real token of each row (0 for rows without tokens)."""
+    mask = np.asarray(mask, bool)
+    if mask.shape[1] == 0:
+        return np.zeros((mask.shape[0],), np.int64)
+    last = mask.shape[1] - np.argmax(mask[:, ::-1], axis=1)
+    return np.where(mask.any(axis=1), last, 0).astype(np.int64)
+
+
+def length_chunks(ends, rows, batch_size: int, time: int, trim: bool):
+    """Yield (row indices, width) chunks of `rows`: by length and cut after the last real
+    token when `trim` (see `time_trim_safe`), else in order at full width."""
+    rows = np.asarray(rows)
+    if trim:
+        rows = rows[np.argsort(ends[rows], kind="stable")]
+    for start in range(0, len(rows), batch_size):
+        idx = rows[start : start + batch_size]
+        yield idx, (int(ends[idx].max()) if trim else time)
+
+
 def _accepts_mask(layer) -> bool:
     if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
         return True
     return bool(getattr(layer, "supports_masking", False))
+
+
+def _call_takes_mask(layer) -> bool:
+    if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
+        return True
+    try:
+        return "mask" in inspect.signature(layer.call).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def _check_single_chain(model, layers) -> None:

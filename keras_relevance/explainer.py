@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.chain import MethodResult, ModelChain, length_chunks, row_ends, time_trim_safe
 
 MethodFn = Callable[..., MethodResult]
 
@@ -312,18 +312,10 @@ class Explainer:
         delta = None
         # Rows without real tokens stay 0. With a masked RNN-like body, trailing padding
         # changes nothing: rows go by length and each chunk is cut after its last real token.
-        ends = np.zeros((batch,), np.int64)
-        if time:
-            ends = np.where(mask_all.any(axis=1), time - np.argmax(mask_all[:, ::-1], axis=1), 0)
+        ends = row_ends(mask_all)
         rows = np.flatnonzero(ends > 0)
-        from keras_relevance.perturbation import time_trim_safe
-
         trim = time_trim_safe(chain)
-        if trim:
-            rows = rows[np.argsort(ends[rows], kind="stable")]
-        for start in range(0, len(rows), self.batch_size):
-            idx = rows[start : start + self.batch_size]
-            width = int(ends[idx].max()) if trim else time
+        for idx, width in length_chunks(ends, rows, self.batch_size, time, trim):
             emb, mask = chain.embed(inputs[idx, :width])
             tgt = tf.constant(target_arr[idx], tf.int32)
             result = func(chain, emb, mask, tgt, **options)
@@ -585,18 +577,28 @@ class Explainer:
                     )
 
     def _forward(self, inputs):
-        """Mask (batch, time) and logits (batch, classes) of all rows, in batch_size chunks."""
+        """Mask (batch, time) and logits (batch, classes) of all rows.
+
+        Chunks of batch_size rows, sorted by length and cut after their last real token where
+        trailing padding cannot change the logits (`time_trim_safe`), as in `explain`.
+        """
         chain = self.chain
-        masks, parts = [], []
-        for start in range(0, inputs.shape[0], self.batch_size):
-            emb, mask = chain.embed(inputs[start : start + self.batch_size])
-            masks.append(np.asarray(mask))
-            if inputs.shape[1] == 0:
+        batch, time = inputs.shape[0], inputs.shape[1]
+        if chain.mask_zero:
+            mask_all = np.asarray(inputs) != 0
+        else:
+            mask_all = np.ones((batch, time), bool)
+        logits_all = np.zeros((batch, chain.num_classes), chain.compute_dtype)
+        ends = row_ends(mask_all)
+        chunks = length_chunks(ends, np.arange(batch), self.batch_size, time, time_trim_safe(chain))
+        for idx, width in chunks:
+            emb, mask = chain.embed(inputs[idx, :width])
+            if width == 0:
                 logits = _empty_logits(chain, emb)
             else:
                 logits = _logits_fn(chain)(emb, mask)
-            parts.append(np.asarray(tf.cast(logits, chain.compute_dtype)))
-        return np.concatenate(masks, axis=0), np.concatenate(parts, axis=0)
+            logits_all[idx] = np.asarray(tf.cast(logits, chain.compute_dtype))
+        return mask_all, logits_all
 
     @staticmethod
     def _check_finite_result(method, relevance, per_dim, delta) -> None:

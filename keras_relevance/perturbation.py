@@ -20,37 +20,13 @@ from __future__ import annotations
 
 import functools
 
-import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.chain import MethodResult, ModelChain, time_trim_safe
 from keras_relevance.gradients import cached_fn
 
 _FLOAT_BUDGET = 1 << 22  # input floats per forward pass when eval_batch_size is not given
-
-
-_SEQUENCE_SAFE = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.GaussianNoise)
-
-
-def time_trim_safe(chain: ModelChain) -> bool:
-    """True when trailing padding cannot change the logits, so it may be cut off.
-
-    That holds when the Embedding masks padding and every layer that still sees the time axis
-    honours the mask (RNNs, Bidirectional, masked GlobalAveragePooling1D, dropout), up to the
-    layer that removes the time axis. CNNs see padding (Conv1D drops the mask): not safe.
-    """
-    if not chain.mask_zero:
-        return False
-    for layer in chain.body:
-        if isinstance(layer, keras.layers.RNN | keras.layers.Bidirectional):
-            if not getattr(layer, "return_sequences", False):
-                return True
-        elif isinstance(layer, keras.layers.GlobalAveragePooling1D):
-            return True
-        elif not isinstance(layer, _SEQUENCE_SAFE):
-            return False
-    return False
 
 
 def target_score_fn(chain: ModelChain):
