@@ -224,40 +224,13 @@ def sst_constituents(
 
     Returns:
         ``(tokens, spans)`` with spans ``(start, end, label)``, end exclusive, in pre-order
-        (outer first); ``label`` is the node's label (an int for SST sentiment labels).
+        (outer first); ``label`` is the node's 0-4 label. Parsed by `datasets.parse_tree`.
 
     >>> sst_constituents("(3 (2 it) (4 (2 's) (4 good)))")
     (['it', "'s", 'good'], [(0, 3, 3), (1, 3, 4)])
     """
-    parts = re.findall(r"\(|\)|[^\s()]+", tree)
-    tokens: list[str] = []
-    spans: list[tuple[int, int, int | str]] = []
-    pos = 0
+    from keras_relevance.datasets import parse_tree  # the one SST tree parser
 
-    def parse() -> None:
-        nonlocal pos
-        if parts[pos] != "(":
-            raise ValueError(f"malformed tree near token {pos}: {tree[:80]!r}")
-        pos += 1
-        label = parts[pos]
-        pos += 1
-        start = len(tokens)
-        index = len(spans)
-        spans.append(None)  # placeholder keeps pre-order
-        if parts[pos] not in ("(", ")"):
-            tokens.append(parts[pos])
-            pos += 1
-        while parts[pos] == "(":
-            parse()
-        if parts[pos] != ")":
-            raise ValueError(f"malformed tree near token {pos}: {tree[:80]!r}")
-        pos += 1
-        spans[index] = (start, len(tokens), int(label) if label.lstrip("-").isdigit() else label)
-
-    try:
-        parse()
-    except IndexError as err:
-        raise ValueError(f"unbalanced tree: {tree[:80]!r}") from err
-    if pos != len(parts):
-        raise ValueError(f"trailing text after the tree: {tree[:80]!r}")
-    return tokens, [s for s in spans if s[1] - s[0] >= min_length]
+    root = parse_tree(tree)
+    spans = [(p.start, p.end, p.label) for p in root.phrases() if p.end - p.start >= min_length]
+    return root.leaves(), spans
