@@ -1,0 +1,265 @@
+"""Shared helpers of the paper reproductions (`reproduce_*.py`): arguments, training, output.
+
+Not a public module: the reproduction scripts import it from the same folder. Everything here is
+plain Keras / NumPy; matplotlib is used only by `plot_deletion` (skipped when missing).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+
+# ------------------------------------------------------------------------------------ arguments
+def parser(description: str, name: str) -> argparse.ArgumentParser:
+    """Arguments of every reproduction: --data, --out, --epochs, --quick, --seed, --batch-size."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--data", default="../shared/data", help="folder holding sst/, glove/, ...")
+    p.add_argument("--out", default=f"runs/repro/{name}", help="where results go")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs (see --help text)")
+    p.add_argument("--quick", action="store_true", help="a small smoke run (subsets, 1 epoch)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=None)
+    return p
+
+
+def data_dir(path: str) -> Path:
+    path = Path(path).expanduser()
+    if not path.is_dir():
+        sys.exit(f"data folder {str(path)!r} not found (pass --data; see ../shared/data/README.md)")
+    return path
+
+
+# ------------------------------------------------------------------------------------ timing
+class Timer:
+    """Wall-clock seconds per named phase: `with timer("train"): ...`; `timer.seconds` dict."""
+
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def __call__(self, name: str):
+        timer = self
+
+        class _Phase:
+            def __enter__(self):
+                self.t0 = time.perf_counter()
+                print(f"[{name}] ...", flush=True)
+
+            def __exit__(self, *exc):
+                dt = time.perf_counter() - self.t0
+                timer.seconds[name] = timer.seconds.get(name, 0.0) + dt
+                print(f"[{name}] {dt:.1f} s", flush=True)
+
+        return _Phase()
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self._start
+
+
+def machine() -> str:
+    import tensorflow as tf
+
+    load = ""
+    if hasattr(os, "getloadavg"):
+        load = f", load avg {os.getloadavg()[0]:.1f}"
+    return (
+        f"{platform.machine()} {os.cpu_count()} CPU(s){load}, Python {platform.python_version()}, "
+        f"TF {tf.__version__}, Keras {keras.__version__}"
+    )
+
+
+# ------------------------------------------------------------------------------------ training
+def compile_classifier(model: keras.Model, lr: float = 1e-3) -> keras.Model:
+    """Adam + sparse cross-entropy on the logits (the head has no softmax)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model
+
+
+def accuracy(model: keras.Model, x, y, batch_size: int = 256) -> float:
+    logits = model.predict(x, batch_size=batch_size, verbose=0)
+    return float((np.argmax(logits, -1) == np.asarray(y)).mean())
+
+
+def fit_best(
+    model: keras.Model,
+    train: tuple,
+    dev: tuple,
+    epochs: int,
+    batch_size: int,
+    seed: int = 0,
+    verbose: int = 2,
+) -> dict:
+    """Train for `epochs`, keep the weights of the epoch with the best dev accuracy.
+
+    Returns `{"dev_accuracy": [...], "best_epoch": int (1-based), "epochs": int}`.
+    """
+    x, y = train
+    rng = np.random.default_rng(seed)
+    best, best_weights, history = -1.0, None, []
+    for epoch in range(epochs):
+        order = rng.permutation(len(x))
+        model.fit(
+            x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose
+        )
+        acc = accuracy(model, *dev)
+        history.append(acc)
+        print(f"epoch {epoch + 1}/{epochs}: dev accuracy {acc:.4f}", flush=True)
+        if acc > best:
+            best, best_weights = acc, [w.copy() for w in model.get_weights()]
+    if best_weights is not None:
+        model.set_weights(best_weights)
+    return {
+        "dev_accuracy": history,
+        "best_epoch": int(np.argmax(history)) + 1 if history else 0,
+        "epochs": epochs,
+    }
+
+
+def bucket_by_length(x: np.ndarray) -> np.ndarray:
+    """Trim trailing all-padding columns (cheaper RNN passes on short batches)."""
+    used = np.flatnonzero((x != 0).any(axis=0))
+    return x[:, : used[-1] + 1] if len(used) else x[:, :1]
+
+
+# ------------------------------------------------------------------------------------ output
+def _jsonable(value):
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return _jsonable(value.tolist())
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating | float):
+        value = float(value)
+        return None if math.isnan(value) else value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence]) -> str:
+    """A GitHub Markdown table; floats with 3 decimals."""
+
+    def cell(v):
+        if isinstance(v, float | np.floating):
+            return f"{v:.3f}"
+        return str(v)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_outputs(out: Path, results: dict, markdown: str) -> None:
+    """`<out>/results.json` and `<out>/results.md`."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(_jsonable(results), indent=1) + "\n")
+    (out / "results.md").write_text(markdown.rstrip() + "\n")
+    print(markdown)
+    print(f"\nwrote {out / 'results.json'} and {out / 'results.md'}")
+
+
+def deletion_markdown(result: dict, methods: Sequence[str]) -> str:
+    """Accuracy after 0..K deletions, one row per method (+ random mean ± std), per subset."""
+    parts = []
+    for kind in ("correct", "misclassified"):
+        entry = result.get(kind)
+        if not entry or entry.get("random_mean") is None and not entry["curves"]:
+            continue
+        headers = ["method"] + [f"{k} del." for k in result["x"]]
+        rows = [[m] + list(entry["curves"][m]) for m in methods if entry["curves"].get(m)]
+        if entry.get("random_mean") is not None:
+            rows.append(
+                ["random (mean ± std)"]
+                + [f"{m:.3f} ± {s:.3f}" for m, s in zip(entry["random_mean"], entry["random_std"],
+                                                    strict=True)]
+            )
+        order = "decreasing" if kind == "correct" else "increasing"
+        parts.append(
+            f"**{kind}** test examples (n = {entry['n']}), words deleted in {order} relevance "
+            f"order; accuracy:\n\n" + md_table(headers, rows)
+        )
+    return "\n\n".join(parts)
+
+
+def plot_deletion(result: dict, methods: Sequence[str], path: Path, title: str) -> bool:
+    """Arras et al. (2017) Fig. 3 style: accuracy vs words deleted, correct | misclassified."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return False
+    styles = {
+        "lrp": ("LRP", "tab:red", "o"),
+        "lrp_cons": ("LRP-cons", "tab:orange", "s"),
+        "sa": ("SA", "tab:blue", "^"),
+    }
+    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.4))
+    x = result["x"]
+    for ax, kind in zip(axes, ("correct", "misclassified"), strict=True):
+        entry = result.get(kind)
+        if not entry or entry["n"] == 0:
+            ax.set_visible(False)
+            continue
+        for m in methods:
+            label, color, marker = styles.get(m, (m, None, "d"))
+            ax.plot(x, np.asarray(entry["curves"][m]) * 100, marker=marker, color=color,
+                    label=label)
+        if entry.get("random_mean") is not None:
+            mean = np.asarray(entry["random_mean"]) * 100
+            std = np.asarray(entry["random_std"]) * 100
+            ax.plot(x, mean, color="gray", marker="x", label="random")
+            ax.fill_between(x, mean - std, mean + std, color="gray", alpha=0.2)
+        order = "decreasing" if kind == "correct" else "increasing"
+        ax.set_title(f"{kind} (n={entry['n']}), delete {order}", fontsize=9)
+        ax.set_xlabel("# words deleted")
+        ax.set_ylabel("accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+    print(f"wrote {path}")
+    return True
+
+
+def check_orderings(result: dict, at: int = None) -> dict:
+    """The Fig. 3 orderings as booleans, compared by the area over the 1..K curve points.
+
+    correct: lower is better (accuracy should fall); misclassified: higher is better.
+    """
+    out = {}
+    for kind, sign in (("correct", 1.0), ("misclassified", -1.0)):
+        entry = result.get(kind)
+        if not entry or not entry["n"] or entry.get("random_mean") is None:
+            continue
+        area = {m: float(np.mean(c[1:])) for m, c in entry["curves"].items() if c}
+        area["random"] = float(np.mean(entry["random_mean"][1:]))
+        ranked = sorted(area, key=lambda m: sign * area[m])
+        out[kind] = {"mean_accuracy_1..K": area, "best_to_worst": ranked}
+    return out

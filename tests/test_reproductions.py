@@ -1,0 +1,198 @@
+"""Small, fast versions of the paper reproductions in examples/ (real data, tiny budgets).
+
+They check the scripts' building blocks end to end and loose orderings that hold by a wide margin
+even after one short epoch; the published numbers are in docs/REPRODUCTION.md, not here.
+"""
+
+from __future__ import annotations
+
+import sys
+import tarfile
+import warnings
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from keras_relevance import evaluation
+from keras_relevance.datasets import (
+    load_opinion_lexicon,
+    load_sst,
+    strip_newsgroup_header,
+)
+from keras_relevance.explainer import Explainer
+from keras_relevance.text import Vocabulary, tokenize
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+sys.path.insert(0, str(EXAMPLES))
+
+import reproduce_arras2016 as arras2016  # noqa: E402
+import reproduce_arras2017 as arras2017  # noqa: E402
+import reproduce_reat as reat  # noqa: E402
+
+
+def _check_curves(result, methods, k):
+    assert result["x"] == list(range(k + 1))
+    for kind, start in (("correct", 1.0), ("misclassified", 0.0)):
+        entry = result[kind]
+        if entry["n"] == 0:
+            continue
+        for name in methods:
+            curve = np.asarray(entry["curves"][name])
+            assert curve.shape == (k + 1,)
+            assert curve[0] == start
+            assert ((curve >= 0) & (curve <= 1)).all()
+        assert len(entry["random_mean"]) == k + 1
+        assert np.all(np.asarray(entry["random_std"]) >= 0)
+    n = result["correct"]["n"] + result["misclassified"]["n"]
+    assert n == result["n"]
+    assert result["accuracy"] == pytest.approx(result["correct"]["n"] / n)
+
+
+# ------------------------------------------------------------------------------- Arras 2017
+def test_arras2017_bilstm_deletion(data_dir, tmp_path):
+    keras.utils.set_random_seed(0)
+    vocab, train, dev, (x_test, y_test, tokens) = arras2017.load(
+        data_dir, max_train=800, max_test=160, phrases=0, seed=0)
+    model = arras2017.build_model(vocab, data_dir, "glove", seed=0)
+    assert [type(layer).__name__ for layer in model.layers] == [
+        "Embedding", "Dropout", "Bidirectional", "Dense"]
+    assert model.layers[2].forward_layer.units == 60 and model.layers[0].output_dim == 60
+    model.fit(*train, batch_size=64, epochs=1, verbose=0)
+    explainer = Explainer(model)
+
+    binary = arras2017.binary_accuracies(explainer.predict_logits(x_test), y_test)
+    assert binary["binary_n"] == int((y_test != 2).sum())
+    assert 0.0 <= binary["binary_accuracy"] <= 1.0
+
+    k = 3
+    result = evaluation.deletion_curves(
+        explainer, x_test, y_test, methods=("lrp", "sa"), max_deletions=k, random_seeds=2,
+        verbose=False)
+    _check_curves(result, ("lrp", "sa"), k)
+    correct = result["correct"]
+    assert correct["n"] >= 25
+    # Fig. 3: deleting the most relevant words by LRP hurts more than deleting random ones
+    lrp = np.mean(correct["curves"]["lrp"][1:])
+    rnd = np.mean(correct["random_mean"][1:])
+    assert lrp < rnd - 0.02, (lrp, rnd)
+
+    top = arras2017.top_words_tables(explainer, x_test[:30], tokens[:30], "lrp", k=3,
+                                     min_count=1)
+    assert sorted(top) == [0, 1, 2, 3, 4]
+    assert all(len(v["most"]) == 3 and len(v["least"]) == 3 for v in top.values())
+
+
+def test_arras2017_binary_accuracy_definition():
+    # classes 0..4; rows: true 0 predicted neg, true 4 predicted pos by summed probability
+    # although the argmax is neutral, true 3 predicted neg
+    logits = np.log(np.array([
+        [0.5, 0.2, 0.1, 0.1, 0.1],
+        [0.05, 0.05, 0.4, 0.3, 0.2],
+        [0.3, 0.3, 0.0 + 1e-9, 0.2, 0.2],
+        [0.2, 0.2, 0.2, 0.2, 0.2],
+    ]))
+    labels = np.array([0, 4, 3, 2])
+    out = arras2017.binary_accuracies(logits, labels)
+    assert out["binary_n"] == 3
+    assert out["binary_accuracy"] == pytest.approx(2 / 3)
+    assert out["binary_accuracy_argmax"] == pytest.approx(1 / 3)
+
+
+# ------------------------------------------------------------------------------- Arras 2016
+def _two_newsgroups(data_dir, per_group=250):
+    """alt.atheism vs comp.graphics from the start of the by-date tarball (fast: no full scan)."""
+    groups = {"alt.atheism": [], "comp.graphics": []}
+    path = data_dir / "20newsgroups" / "20news-bydate.tar.gz"
+    if not path.is_file():
+        pytest.skip(f"{path} not found")
+    with tarfile.open(path, "r|gz") as tar:
+        for member in tar:
+            parts = member.name.split("/")
+            if member.isfile() and len(parts) >= 3 and parts[-2] in groups:
+                if len(groups[parts[-2]]) < per_group:
+                    text = tar.extractfile(member).read().decode("latin-1")
+                    groups[parts[-2]].append(strip_newsgroup_header(text))
+            if all(len(v) >= per_group for v in groups.values()):
+                break
+    texts = groups["alt.atheism"] + groups["comp.graphics"]
+    labels = np.array([0] * per_group + [1] * per_group, np.int32)
+    return texts, labels
+
+
+@pytest.mark.filterwarnings("ignore:.*does not support masking")
+def test_arras2016_cnn_deletion(data_dir, tmp_path):
+    keras.utils.set_random_seed(0)
+    texts, labels = _two_newsgroups(data_dir)
+    tokens = [t.tokens[: arras2016.MAX_LEN] for t in tokenize(texts, lower=True)]
+    order = np.random.default_rng(0).permutation(len(texts))
+    train, test = order[:350], order[350:]
+    vocab = Vocabulary.from_tokens([tokens[i] for i in train], min_count=2)
+    x = vocab.encode(tokens, max_len=150)
+    model = arras2016.build_model(vocab, data_dir, "learned", seed=0, filters=64)
+    model.pop()  # 20 classes → 2 for this two-group test
+    model.add(keras.layers.Dense(2))
+    arras2016.common.compile_classifier(model, lr=3e-3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        model.fit(x[train], labels[train], batch_size=32, epochs=3, verbose=0)
+    # the padding row stays exactly zero (padding looks like a deleted word)
+    assert np.all(model.layers[0].embeddings.numpy()[0] == 0)
+    explainer = Explainer(model)
+    acc = float((explainer.predict_logits(x[test]).argmax(-1) == labels[test]).mean())
+    assert acc > 0.7, acc
+
+    k = 5
+    result = evaluation.deletion_curves(
+        explainer, x[test], labels[test], methods=("lrp", "sa"),
+        method_options={"lrp": {"eps": 0.01}}, max_deletions=k, random_seeds=3, verbose=False)
+    _check_curves(result, ("lrp", "sa"), k)
+    correct = result["correct"]
+    assert np.mean(correct["curves"]["lrp"][1:]) < np.mean(correct["random_mean"][1:]) - 0.02
+
+    shown = arras2016.highlight(explainer, x[test[0]], tokens[test[0]][:150],
+                                int(labels[test[0]]), ["alt.atheism", "comp.graphics"],
+                                tmp_path, n_classes=2)
+    html = (tmp_path / "highlight.html").read_text()
+    assert html.count('class="kr-heatmap"') == 2
+    assert shown["classes"][0] == ["alt.atheism", "comp.graphics"][labels[test[0]]]
+
+
+# ------------------------------------------------------------------------------- REAT
+def test_reat_but_texts(data_dir):
+    test = load_sst(data_dir / "sst", "test", fine_grained=False, lower=True)
+    idx, spans = reat.but_texts(test.tokens)
+    assert 100 <= len(idx) <= 200  # the paper found 142 such texts
+    for i, (a, b) in zip(idx, spans, strict=True):
+        toks = test.tokens[i]
+        assert a[0] == 0 and a[1] == b[0] and b[1] == len(toks)
+        assert toks[b[0]] == "but" and toks[b[0] - 1] == ","
+
+
+@pytest.mark.parametrize("kind", ["gru", "bigru"])
+def test_reat_metrics(data_dir, kind):
+    keras.utils.set_random_seed(0)
+    train = load_sst(data_dir / "sst", "train", fine_grained=False, lower=True)
+    test = load_sst(data_dir / "sst", "test", fine_grained=False, lower=True)
+    keep = np.random.default_rng(0).permutation(len(train))[:1000]
+    tok_train = [train.tokens[i] for i in keep]
+    vocab = Vocabulary.from_tokens(tok_train, tokenizer="treebank")
+    model = reat.build_model(kind, len(vocab), "uniform", dim=32, seed=0, units=16)
+    model.fit(vocab.encode(tok_train), train.labels[keep], batch_size=64, epochs=2, verbose=0)
+    idx, spans = reat.but_texts(test.tokens)
+    idx, spans = idx[:40], spans[:40]
+    x_test = vocab.encode(test.tokens)
+    lexicon = load_opinion_lexicon(data_dir / "opinion_lexicon")
+    timer = reat.common.Timer()
+    methods = ("reat", "naive_reat", "gradient", "grad_input")
+    scores = reat.evaluate_model(model, methods, x_test[:200], test.tokens[:200],
+                                 [i for i in idx if i < 200],
+                                 [s for i, s in zip(idx, spans, strict=True) if i < 200],
+                                 lexicon, lime_samples=50, seed=0, timer=timer)
+    assert scores["but_texts"] > 0 and scores["lexicon_texts"] > 10
+    for m in methods:
+        assert -1.0 <= scores["faithfulness"][m] <= 1.0
+        assert 0.0 <= scores["interpretability"][m] <= 1.0
+    # deleting the clause REAT scores highest for the predicted class lowers its probability
+    assert scores["faithfulness"]["reat"] > 0
