@@ -159,6 +159,25 @@ def _twin(layer):
     return cached
 
 
+def _with_dtype(config, dtype: str):
+    """A serialized layer config with every dtype policy (nested layers too) set to `dtype`."""
+    if isinstance(config, dict):
+        return {k: dtype if k == "dtype" else _with_dtype(v, dtype) for k, v in config.items()}
+    if isinstance(config, list):
+        return [_with_dtype(v, dtype) for v in config]
+    return config
+
+
+def _float_twin(layer, dtype: str, input_dim: int):
+    """An explainable copy of `layer` that computes in `dtype`: a mixed_float16 RNN's own gates
+    are float16, but explanations are computed in float32 (like LRP's and the gradients')."""
+    config = _with_dtype(keras.saving.serialize_keras_object(layer), dtype)
+    twin = explainable_twin(keras.saving.deserialize_keras_object(config))
+    twin.build((None, None, input_dim))
+    twin.set_weights(layer.get_weights())
+    return twin
+
+
 class _Plan:
     """What REAT needs of one chain, and its `tf.function`s (built once per chain)."""
 
@@ -171,6 +190,8 @@ class _Plan:
         self.input_dim = int(inner.cell.kernel.shape[0])
         self.dtype = chain.compute_dtype
         self.twin = None if self.bidirectional else _twin(self.rnn)
+        if inner.compute_dtype != self.dtype:  # mixed precision: the gates again, in float32
+            self.twin = _float_twin(self.rnn, self.dtype, self.input_dim)
         self._functions: dict[str, Callable] = {}
 
     # ----------------------------------------------------------------- tf.function
@@ -201,7 +222,9 @@ class _Plan:
     def _traces(self, embeddings, mask):
         """[(trace, backward?, head-kernel columns, scale, layer)], traces in word order."""
         if self.bidirectional:
-            _, traces = bidirectional_call_with_gates(self.rnn, embeddings, mask=mask)
+            self._sync_twin()
+            rnn = self.rnn if self.twin is None else self.twin
+            _, traces = bidirectional_call_with_gates(rnn, embeddings, mask=mask)
             fwd, bwd = self.rnn.forward_layer, self.rnn.backward_layer
             uf, ub = int(fwd.units), int(bwd.units)
             if self.rnn.merge_mode == "concat":
