@@ -407,3 +407,55 @@ def test_summary_refuses_non_finite_scores_as_null_not_nan(tmp_path):
     p = _plugin(tmp_path)
     page = p.heatmaps_impl(CTX, "", run="run", method="sa")
     assert page["samples"][0]["scores"]["0"] == [None, None, 1.0]
+
+
+# ------------------------------------------------------------------------------ method options
+def test_lrp_eps_zero_on_a_zero_input_is_refused_not_nan(vocab):
+    model = _build("float32", lambda: [
+        keras.layers.Embedding(len(vocab), 4, mask_zero=True),
+        keras.layers.LSTM(3),
+        keras.layers.Dense(2),
+    ])  # fmt: skip
+    table = model.layers[0].embeddings
+    table.assign(np.zeros(table.shape, np.float32))  # every pre-activation is 0: 0/0 with ε = 0
+    ex = Explainer(model)
+    assert np.isfinite(ex.explain(vocab.encode(["a good film"]), method="lrp").relevance).all()
+    with pytest.raises(ValueError, match="non-finite relevance"):
+        ex.explain(vocab.encode(["a good film"]), method="lrp", eps=0.0)
+
+
+@pytest.mark.parametrize("options", [{"steps": 0}, {"steps": -3}])
+def test_integrated_gradients_bad_steps(ex, vocab, options):
+    with pytest.raises(ValueError, match="steps must be a positive int"):
+        ex.explain(vocab.encode(["a good film"]), method="integrated_gradients", **options)
+
+
+def test_unknown_option_is_a_type_error(ex, vocab):
+    with pytest.raises(TypeError, match="unexpected keyword argument 'foo'"):
+        ex.explain(vocab.encode(["a good film"]), method="sa", foo=1)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="explain_lrp does not validate eps / bias_factor: eps=-1 runs and returns "
+    "near-zero relevance with delta 0.016 (conservation silently broken); NaN gives the "
+    "misleading 'method produced non-finite relevance'. lrp.py is being reworked by another "
+    "engineer; the check belongs at the top of explain_lrp / lrp_function.",
+)
+@pytest.mark.parametrize("options", [{"eps": -1.0}, {"eps": float("nan")},
+                                     {"bias_factor": float("nan")}, {"eps": "x"}])
+def test_lrp_options_out_of_range_name_the_option(ex, vocab, options):
+    with pytest.raises(ValueError, match=next(iter(options))):
+        ex.explain(vocab.encode(["a good film"]), method="lrp", **options)
+
+
+def test_callback_sample_ids_outside_the_vocabulary_warn_each_epoch(tmp_path, vocab, trainable):
+    """Id samples are checked against the model only when it is known (at fit): every epoch
+    warns with the Explainer's message, and training goes on."""
+    logger = ExplanationLogger(tmp_path, np.array([[2, 3, 999]]), methods=("sa",))
+    with pytest.warns(ExplanationWarning) as record:
+        history = trainable.fit(vocab.encode(TEXTS), LABELS, epochs=2, verbose=0,
+                                callbacks=[logger])
+    messages = [str(w.message) for w in record if w.category is ExplanationWarning]
+    assert len(messages) == 2 and all("999" in m and "vocab size" in m for m in messages)
+    assert len(history.history["loss"]) == 2 and logger.logged_epochs == []
