@@ -130,14 +130,32 @@ class ExplanationLogger(keras.callbacks.Callback):
         self._worked: set[str] = set()
         self._explainer = None
         self._writer = None
+        self._disabled_reason: str | None = None
 
     # ------------------------------------------------------------------ keras hooks
     def on_train_begin(self, logs=None):
+        """Check once, before any epoch, that the samples fit the model and log_dir is writable.
+
+        A failure here is one warning and no logging for this `fit` (training goes on), instead
+        of the same failure after every epoch's explanations were computed.
+        """
         if self._explainer is not None and self._explainer.model is not self.model:
             self._explainer = None  # a different model: build its explainer again
+        self._disabled_reason = None
+        try:
+            self._get_explainer().predict_logits(self.ids)  # ids vs vocabulary, shapes
+            self._get_writer()  # log_dir must be a writable folder
+        except Exception as error:
+            self._disabled_reason = _describe(error)
+            warnings.warn(
+                f"ExplanationLogger: nothing will be logged during this fit: "
+                f"{self._disabled_reason}",
+                ExplanationWarning,
+                stacklevel=2,
+            )
 
     def on_epoch_end(self, epoch, logs=None):
-        if (epoch + 1) % self.every_n_epochs:
+        if (epoch + 1) % self.every_n_epochs or self._disabled_reason is not None:
             return
         start = time.perf_counter()
         try:

@@ -15,6 +15,7 @@ dimensions, so new batch sizes and lengths do not retrace.
 
 from __future__ import annotations
 
+import math
 import weakref
 
 import keras
@@ -408,10 +409,13 @@ def explain_lrp(chain: ModelChain, embeddings, mask, target, eps: float = 1e-3,
         delta = logit_target − Σ relevance − relevance left at initial states / conv padding.
 
     Raises:
-        ValueError: a layer has no LRP rule (the message names it and lists supported layers).
+        ValueError: a layer has no LRP rule (the message names it and lists supported layers);
+            `eps` not a finite number > 0, or `bias_factor` not a number in [0, 1].
 
     >>> res = explain_lrp(chain, emb, mask, tf.constant([1, 0]))  # doctest: +SKIP
     """
+    eps = _check_option("eps", eps, low=0.0, low_inclusive=False, high=math.inf)
+    bias_factor = _check_option("bias_factor", bias_factor, low=0.0, low_inclusive=True, high=1.0)
     dtype = chain.compute_dtype
     emb = tf.cast(tf.convert_to_tensor(embeddings), dtype)
     if emb.shape.rank != 3:
@@ -422,3 +426,19 @@ def explain_lrp(chain: ModelChain, embeddings, mask, target, eps: float = 1e-3,
     per_dim, delta, _ = fn(emb, mask, target)
     per_dim = per_dim.numpy()
     return MethodResult(relevance=per_dim.sum(axis=-1), per_dim=per_dim, delta=delta.numpy())
+
+
+def _check_option(name: str, value, *, low: float, low_inclusive: bool, high: float) -> float:
+    """A finite float option within its range, or a ValueError that names it."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"LRP option {name}={value!r} must be a number") from None
+    above = number >= low if low_inclusive else number > low
+    if not (math.isfinite(number) and above and number <= high):
+        bound = "[" if low_inclusive else "("
+        raise ValueError(
+            f"LRP option {name}={value!r} is outside {bound}{low:g}, {high:g}]"
+            + (" (eps > 0 keeps the ε-rule's denominators away from 0)" if name == "eps" else "")
+        )
+    return number
