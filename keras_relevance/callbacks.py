@@ -7,7 +7,11 @@ Each logged epoch writes, into the run `<log_dir>/explanations` (beside the `tra
   the relevance for each target class (the predicted and the true class of each sample), the
   predictions, labels and logits;
 - with `deletion_data=(ids, labels)`: `deletion_curve` summaries `deletion/correct` and
-  `deletion/misclassified`, one curve per method plus the random baseline.
+  `deletion/misclassified`, one curve per method plus the random baseline;
+- with `stock_dashboards=True`, also for TensorBoard without the plugin: one PNG per method and
+  target class (`heatmap_image/<method>/class_<c>`, all samples stacked, Images dashboard) and
+  the deletion curves as scalars (`deletion/<kind>/<method>/k=<k>` for each number of deleted
+  words k, and `deletion/<kind>/<method>/mean`, the curve's mean; Scalars dashboard, x = epoch).
 
 The step is the epoch index, as for `keras.callbacks.TensorBoard`'s epoch summaries. Explanation
 errors never stop training: they become `ExplanationWarning`s and the epoch's other summaries
@@ -68,6 +72,11 @@ class ExplanationLogger(keras.callbacks.Callback):
         max_len: pad / truncate the encoded samples to this length.
         run_name: the run folder under `log_dir`.
         explain_options: extra keyword arguments for `Explainer.explain`, per method name.
+        stock_dashboards: also write heatmap images (`tf.summary.image`) and deletion-curve
+            scalars (`tf.summary.scalar`) that TensorBoard's own Images and Scalars dashboards
+            show, for users who cannot install the plugin. Off by default (it costs drawing
+            time and disk).
+        image_width: width in pixels of the heatmap images.
 
     Raises:
         ValueError: no samples, an empty text, or texts without a vocabulary (at construction,
@@ -96,6 +105,8 @@ class ExplanationLogger(keras.callbacks.Callback):
         max_len: int | None = None,
         run_name: str = "explanations",
         explain_options: dict[str, dict[str, Any]] | None = None,
+        stock_dashboards: bool = False,
+        image_width: int = 640,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -114,6 +125,10 @@ class ExplanationLogger(keras.callbacks.Callback):
         self.vocabulary = vocabulary
         self.class_names = None if class_names is None else [str(c) for c in class_names]
         self.explain_options = dict(explain_options or {})
+        self.stock_dashboards = bool(stock_dashboards)
+        if isinstance(image_width, bool) or not isinstance(image_width, int) or image_width < 32:
+            raise ValueError(f"image_width must be an int >= 32, got {image_width!r}")
+        self.image_width = image_width
 
         if _is_ids_and_labels(samples) and labels is None:
             samples, labels = samples
@@ -243,10 +258,18 @@ class ExplanationLogger(keras.callbacks.Callback):
                 )
             if heatmaps:
                 self.logged_epochs.append(int(step))
+            if self.stock_dashboards and heatmaps:
+                try:
+                    self._log_images(heatmaps, predictions, step)
+                except Exception as error:
+                    messages.append(
+                        f"ExplanationLogger: heatmap images at step {step} failed: "
+                        f"{_describe(error)}"
+                    )
             writer.flush()
             if self.deletion_data is not None and heatmaps:
                 try:
-                    self._log_deletion(list(heatmaps), step)
+                    messages.extend(self._log_deletion(list(heatmaps), step))
                 except Exception as error:
                     messages.append(
                         f"ExplanationLogger: deletion curves at step {step} failed: "
@@ -299,11 +322,59 @@ class ExplanationLogger(keras.callbacks.Callback):
                 )
         return messages
 
-    def _log_deletion(self, methods: list[str], step: int) -> None:
+    def _class_name(self, c: int) -> str:
+        if self.class_names is not None and 0 <= c < len(self.class_names):
+            return f"{c} ({self.class_names[c]})"
+        return str(c)
+
+    def _log_images(self, heatmaps: dict, predictions: np.ndarray, step: int) -> None:
+        """One stacked PNG per method and class: a title line, then every sample's heatmap."""
+        import tensorflow as tf
+
+        from keras_relevance.render import heatmap_image
+
+        width = self.image_width
+        rule = np.full((1, width, 3), 200, np.uint8)
+        for method, per_class in heatmaps.items():
+            for c, rows in per_class.items():
+                title = f"{method} relevance for class {self._class_name(c)}"
+                parts = [heatmap_image([], [], width=width, label=title)]
+                for i, (tokens, scores) in enumerate(zip(self.tokens, rows, strict=True)):
+                    caption = f"#{i}"
+                    if self.labels is not None:
+                        caption += f"  true {self._class_name(int(self.labels[i]))}"
+                    caption += f"  predicted {self._class_name(int(predictions[i]))}"
+                    parts += [rule, heatmap_image(tokens, scores, width=width, label=caption)]
+                image = np.concatenate(parts, axis=0)
+                tf.summary.image(
+                    f"heatmap_image/{method}/class_{c}",
+                    image[None],
+                    step=step,
+                    max_outputs=1,
+                    description=f"{title}: positive red, negative blue, scaled per sentence",
+                )
+
+    def _log_deletion_scalars(self, kind: str, x, curves: dict, step: int) -> None:
+        import tensorflow as tf
+
+        for name, curve in curves.items():
+            values = np.asarray(curve, dtype=np.float64)
+            for k, value in zip(x, values, strict=True):
+                tf.summary.scalar(f"deletion/{kind}/{name}/k={int(k)}", float(value), step=step)
+            tf.summary.scalar(
+                f"deletion/{kind}/{name}/mean",
+                float(values.mean()),
+                step=step,
+                description=f"mean accuracy over 0..{int(x[-1])} deleted words ({kind})",
+            )
+
+    def _log_deletion(self, methods: list[str], step: int) -> list[str]:
+        """Deletion curves (plugin summaries, and scalars with `stock_dashboards`); → warnings."""
         from keras_relevance_tb import summary
 
         from keras_relevance import evaluation
 
+        messages: list[str] = []
         ids, labels = self.deletion_data
         result = evaluation.deletion_curves(
             self._get_explainer(),
@@ -332,6 +403,19 @@ class ExplanationLogger(keras.callbacks.Callback):
                 random_std=entry.get("random_std"),
                 kind=kind,
             )
+            if self.stock_dashboards:
+                try:
+                    x = result.get("x") or list(range(len(next(iter(curves.values())))))
+                    scalars = dict(curves)
+                    if entry.get("random_mean") is not None:
+                        scalars["random"] = entry["random_mean"]
+                    self._log_deletion_scalars(kind, x, scalars, step)
+                except Exception as error:
+                    messages.append(
+                        f"ExplanationLogger: deletion scalars ({kind}) at step {step} failed: "
+                        f"{_describe(error)}"
+                    )
+        return messages
 
 
 # ---------------------------------------------------------------------------------- inputs

@@ -1,9 +1,10 @@
-"""Token heatmaps as self-contained HTML and as 24-bit ANSI terminal text.
+"""Token heatmaps as self-contained HTML, as 24-bit ANSI terminal text and as RGB images.
 
 Colours follow the papers' convention: positive relevance red, negative blue, white for zero.
 The intensity is normalised per sentence (the largest absolute score gets full colour) unless
 `max_abs` is given. Tokens are untrusted text: every token is passed through `html.escape` for
-HTML and stripped of control characters for the terminal.
+HTML and stripped of control characters for the terminal and images (`heatmap_image`, drawn
+with Pillow's default font, for TensorBoard's stock Images dashboard).
 
 >>> print(to_html(["good", "film"], [1.0, -0.5]))  # doctest: +ELLIPSIS
 <div ...><span ... title="good: +1">good</span> <span ... title="film: -0.5">film</span></div>
@@ -23,6 +24,7 @@ __all__ = [
     "Heatmap",
     "explanation_heatmap",
     "explanation_html",
+    "heatmap_image",
     "score_colors",
     "to_html",
     "to_terminal",
@@ -272,3 +274,133 @@ def _default_label(explanation, index: int) -> str | None:
 def explanation_html(explanation, tokens, index: int = 0, label: str | None = None) -> str:
     """HTML fragment for sample `index` of an `Explanation`; see `explanation_heatmap`."""
     return explanation_heatmap(explanation, tokens, index=index, label=label).to_html()
+
+
+# ----------------------------------------------------------------------------------------- image
+_IMAGE_PAD = 6  # margin around the image
+_BOX_PAD = 3  # padding inside a token's box
+_GAP = 4  # space between boxes and between lines
+_TEXT = (0, 0, 0)
+_WHITE = (255, 255, 255)  # text on saturated blue boxes
+_CAPTION = (60, 60, 60)
+_FONT_SIZE = 13
+
+
+def _pil():
+    try:
+        from PIL import Image, ImageDraw, ImageFont
+    except ImportError as error:  # pragma: no cover - pillow comes with tensorboard
+        raise ImportError(
+            "heatmap images need Pillow: pip install pillow (or pip install keras-relevance, "
+            "which depends on it)"
+        ) from error
+    return Image, ImageDraw, ImageFont
+
+
+def _default_font(ImageFont):
+    """Pillow's bundled font at a readable size (its bitmap font where FreeType is missing)."""
+    try:
+        return ImageFont.load_default(size=_FONT_SIZE)
+    except Exception:  # older Pillow / no FreeType
+        return ImageFont.load_default()
+
+
+def _drawable(text: str, font) -> str:
+    """`text` with control characters made visible and, for a bitmap font, non-Latin-1 as '?'."""
+    text = _printable(text)
+    if not hasattr(font, "getmask2") or type(font).__name__ == "ImageFont":
+        text = text.encode("latin-1", "replace").decode("latin-1")
+    return text
+
+
+def _fit(text: str, font, max_width: float) -> str:
+    """Cut `text` (with a trailing '...') so that it is at most `max_width` pixels wide."""
+    if font.getlength(text) <= max_width:
+        return text
+    lo, hi = 0, len(text)
+    while lo < hi:  # longest prefix that fits with the ellipsis
+        mid = (lo + hi + 1) // 2
+        if font.getlength(text[:mid] + "...") <= max_width:
+            lo = mid
+        else:
+            hi = mid - 1
+    return text[:lo] + "..."
+
+
+def heatmap_image(
+    tokens: Sequence[str],
+    scores,
+    *,
+    max_abs: float | None = None,
+    width: int = 640,
+    font=None,
+    label: str | None = None,
+) -> np.ndarray:
+    """One sentence as an RGB image: each token as text on a box of its `score_colors` colour.
+
+    The text is black, or white on dark boxes (saturated blue).
+
+    Tokens are laid out left to right and wrapped onto new lines at `width` pixels; a token wider
+    than a line is cut with '...'. Tokens are drawn as text only (control characters shown as
+    escapes), so untrusted input cannot do anything but look odd. This is the stock-dashboard
+    fallback of the TensorBoard plugin (`tf.summary.image`), and works anywhere Pillow does.
+
+    Args:
+        tokens: the words.
+        scores: one relevance per token (non-finite scores count as 0).
+        max_abs: fixed colour scale; defaults to the sentence's largest |score|.
+        width: image width in pixels (at least 32).
+        font: a Pillow font (`ImageFont.truetype(...)`, ...); defaults to
+            `ImageFont.load_default(size=13)`, which ships with Pillow (nothing is downloaded).
+        label: optional caption drawn on a line of its own above the tokens.
+
+    Returns:
+        A `(height, width, 3)` uint8 array.
+
+    >>> heatmap_image(["good", "film"], [1.0, -0.5]).shape  # doctest: +SKIP
+    (30, 640, 3)
+    """
+    Image, ImageDraw, ImageFont = _pil()
+    width = int(width)
+    if width < 32:
+        raise ValueError(f"width must be at least 32 pixels, got {width}")
+    tokens = [str(token) for token in tokens]
+    values = _as_scores(tokens, scores)
+    colors = score_colors(values, max_abs)
+    if font is None:
+        font = _default_font(ImageFont)
+    ascent_box = font.getbbox("Hgjy|")
+    text_h = max(int(ascent_box[3]), 1)
+    line_h = text_h + 2 * _BOX_PAD
+    inner = width - 2 * _IMAGE_PAD
+
+    placed = []  # (x, line, text, colour)
+    lines = 0
+    caption = None
+    if label is not None:
+        caption = _fit(_drawable(str(label), font), font, inner)
+        lines = 1
+    x, line = 0, lines
+    for token, color in zip(tokens, colors, strict=True):
+        text = _fit(_drawable(token, font), font, inner - 2 * _BOX_PAD)
+        box_w = int(math.ceil(font.getlength(text))) + 2 * _BOX_PAD
+        if x > 0 and x + box_w > inner:
+            x, line = 0, line + 1
+        placed.append((x, line, text, color, box_w))
+        x += box_w + _GAP
+    lines = max(line + 1, lines) if placed else max(lines, 1)
+    height = 2 * _IMAGE_PAD + lines * line_h + (lines - 1) * _GAP
+
+    image = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(image)
+    if caption is not None:
+        draw.text((_IMAGE_PAD, _IMAGE_PAD + _BOX_PAD), caption, font=font, fill=_CAPTION)
+    for x, line, text, color, box_w in placed:
+        left = _IMAGE_PAD + x
+        top = _IMAGE_PAD + line * (line_h + _GAP)
+        draw.rectangle((left, top, left + box_w - 1, top + line_h - 1), fill=tuple(color))
+        dark = 0.299 * color[0] + 0.587 * color[1] + 0.114 * color[2] < 110
+        draw.text(
+            (left + _BOX_PAD, top + _BOX_PAD), text, font=font, fill=_WHITE if dark else _TEXT
+        )
+    return np.asarray(image, dtype=np.uint8).copy()

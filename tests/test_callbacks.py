@@ -318,3 +318,85 @@ def test_demo_on_sst(tmp_path, capsys, data_dir):
     assert demo.main([*argv, "--max-train", "1000"]) == 0
     events = _check_demo_logdir(logdir, capsys)
     assert "deletion/correct" in events
+
+
+# ---- stock dashboards (no plugin): images and scalars ----------------------------------------
+def test_stock_dashboards_images_and_scalars(tmp_path, vocab, data, model):
+    import io
+
+    from PIL import Image
+    from tensorboard.util import tensor_util
+
+    def scalar(tag):
+        (event,) = acc.Tensors(tag)
+        assert event.step == 0
+        return float(tensor_util.make_ndarray(event.tensor_proto))
+
+    x, y = data
+    logger = ExplanationLogger(
+        tmp_path,
+        SAMPLES,
+        methods=("sa",),
+        vocabulary=vocab,
+        labels=[1, 0, 1],
+        class_names=["neg", "pos"],
+        deletion_data=(x[:8], y[:8]),
+        stock_dashboards=True,
+        image_width=320,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExplanationWarning)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    acc = event_accumulator.EventAccumulator(
+        str(tmp_path / "explanations"), size_guidance={event_accumulator.TENSORS: 0}
+    )
+    acc.Reload()
+    tags = acc.Tags()["tensors"]
+    plugin_of = {tag: acc.SummaryMetadata(tag).plugin_data.plugin_name for tag in tags}
+    images = sorted(t for t in tags if plugin_of[t] == "images")
+    plugin = {t for t in tags if plugin_of[t] == metadata.PLUGIN_NAME}
+    assert "heatmap/sa" in plugin
+    payload = metadata.parse_payload(acc.Tensors("heatmap/sa")[0].tensor_proto.string_val[0])
+    assert images == [f"heatmap_image/sa/class_{c}" for c in payload["classes"]]
+    for tag in images:
+        (event,) = acc.Tensors(tag)
+        assert event.step == 0
+        width, height, png = event.tensor_proto.string_val  # the images plugin's layout
+        assert png.startswith(b"\x89PNG")
+        decoded = np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        assert decoded.shape == (int(height), int(width), 3) and int(width) == 320
+        assert decoded.shape[0] > 3 * 20  # title + three samples
+
+    # scalars equal the logged deletion curves, point by point, with the random baseline
+    scalars = {t for t in tags if plugin_of[t] == "scalars"}
+    assert scalars
+    deletion = {t for t in plugin if t.startswith("deletion/")}
+    assert deletion
+    for tag in deletion:
+        curve_payload = metadata.parse_payload(acc.Tensors(tag)[0].tensor_proto.string_val[0])
+        kind = curve_payload["kind"]
+        logged = dict(curve_payload["curves"], random=curve_payload["random"]["mean"])
+        for name, curve in logged.items():
+            for k, value in zip(curve_payload["x"], curve, strict=True):
+                tag = f"deletion/{kind}/{name}/k={int(k)}"
+                assert scalar(tag) == pytest.approx(value, abs=1e-6)
+            assert scalar(f"deletion/{kind}/{name}/mean") == pytest.approx(np.mean(curve), 1e-6)
+    assert plugin | scalars | set(images) == set(tags)
+
+
+def test_stock_dashboards_failure_warns_and_training_continues(
+    tmp_path, vocab, data, model, monkeypatch
+):
+    from keras_relevance import render
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no font")
+
+    monkeypatch.setattr(render, "heatmap_image", broken)
+    logger = ExplanationLogger(
+        tmp_path, SAMPLES[:1], methods=("sa",), vocabulary=vocab, stock_dashboards=True
+    )
+    with pytest.warns(ExplanationWarning, match="heatmap images at step 0 failed.*no font"):
+        history = model.fit(*data, epochs=1, verbose=0, callbacks=[logger])
+    assert len(history.history["loss"]) == 1
+    assert sorted(read_run(tmp_path / "explanations")["heatmap/sa"]) == [0]  # plugin data intact

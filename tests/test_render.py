@@ -101,3 +101,68 @@ def test_explanation_helpers_drop_padding():
     assert heatmap.label == "class 1, logit 2.5"
     out = render.explanation_html(explanation, ["ok"], index=1)
     assert out.count('<span style="padding') == 1 and "class 0, logit 0.3" in out
+
+
+# ---- heatmap_image (stock Images dashboard fallback) -----------------------------------------
+def _box_pixel(image, color):
+    """Where a box of exactly `color` is: the image has at least one pixel of it."""
+    return np.all(image == np.array(color, np.uint8), axis=-1)
+
+
+def test_heatmap_image_shape_dtype_and_colours():
+    image = render.heatmap_image(["good", "film", "bad"], [4.0, 0.0, -4.0], width=300)
+    assert image.dtype == np.uint8 and image.ndim == 3
+    assert image.shape[1] == 300 and image.shape[2] == 3 and 16 <= image.shape[0] <= 80
+    red, blue = _box_pixel(image, (255, 0, 0)), _box_pixel(image, (0, 0, 255))
+    assert red.sum() > 50 and blue.sum() > 50
+    # the positive token comes first (left), the negative one last (right), on one line
+    assert np.flatnonzero(red.any(axis=0)).max() < np.flatnonzero(blue.any(axis=0)).min()
+    # a box corner (padding, no text) of each token: reddish / bluish
+    rows, cols = np.nonzero(red)
+    r, g, b = (int(v) for v in image[rows.min(), cols.min()])
+    assert r > 200 and g < 60 and b < 60
+    rows, cols = np.nonzero(blue)
+    r, g, b = (int(v) for v in image[rows.min(), cols.max()])
+    assert b > 200 and r < 60 and g < 60
+
+
+def test_heatmap_image_same_colours_as_score_colors_and_wraps():
+    scores = [1.0, -0.5, 0.25]
+    image = render.heatmap_image(["a", "b", "c"], scores, max_abs=2.0)
+    for color in render.score_colors(scores, max_abs=2.0):
+        assert _box_pixel(image, color).sum() > 20, color
+    one_line = render.heatmap_image(["word"] * 3, [1.0] * 3, width=400)
+    wrapped = render.heatmap_image(["word"] * 60, [1.0] * 60, width=400, label="lrp")
+    assert wrapped.shape[1] == 400 and wrapped.shape[0] > 3 * one_line.shape[0]
+
+
+@pytest.mark.parametrize(
+    "tokens",
+    [
+        [HOSTILE, "\x1b[31mred\x07", "a\r\nb", "", "中文", "😀", "é" * 3],
+        ["x" * 5000],  # wider than the image: cut with '...'
+        [],
+    ],
+)
+def test_heatmap_image_hostile_tokens(tokens):
+    scores = np.linspace(-1, 1, len(tokens)) if tokens else []
+    image = render.heatmap_image(tokens, scores, width=120, label=HOSTILE)
+    assert image.dtype == np.uint8 and image.shape[1:] == (120, 3)
+
+
+def test_heatmap_image_bad_input():
+    with pytest.raises(ValueError, match="2 tokens but 1 scores"):
+        render.heatmap_image(["a", "b"], [1.0])
+    with pytest.raises(ValueError, match="width"):
+        render.heatmap_image(["a"], [1.0], width=4)
+    image = render.heatmap_image(["a", "b"], [float("nan"), float("inf")])  # count as 0: white
+    assert not _box_pixel(image, (255, 0, 0)).any()
+
+
+def test_heatmap_image_bitmap_font_non_latin():
+    image_font = pytest.importorskip("PIL.ImageFont")
+    if not hasattr(image_font, "load_default_imagefont"):
+        pytest.skip("Pillow < 10.1")
+    font = image_font.load_default_imagefont()  # Latin-1 only: others drawn as '?'
+    image = render.heatmap_image(["中文", "😀", "ok"], [1.0, -1.0, 0.5], font=font)
+    assert image.dtype == np.uint8 and image.shape[2] == 3
