@@ -7,11 +7,18 @@ Run: `python -m benchmarks.bench_layers [--quick]`. Prints a Markdown table.
   the repeats. The explainable layers keep the stock `call`, so the goal is a ratio ≤ 1.05.
 - forward: `call_with_gates` vs the stock layer's forward, both inside a `tf.function` (graph) and
   eagerly; aim ≤ 2.0 in graph mode.
+
+`--keep-heap`: tell glibc malloc (Linux) never to return freed memory to the system and never to
+serve large blocks by mmap. With the defaults, each `call_with_gates` call gets its ~15 fresh
+(batch, time, units) buffers from mmap and page-faults them in, which on a 2-core CPU machine
+costs about as much as the extra gate arithmetic (forward ratio ≈ 2.5-2.8 by default vs ≈ 1.6-1.9
+with the flag); the stock forward allocates far less, so it barely changes.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import statistics
 import time
@@ -132,11 +139,30 @@ def bench_forward(kind, batch, length, dim, units, steps, repeats, graph):
     return _interleaved([sync(run_stock), sync(run_ours)], steps, repeats, warmup=2)
 
 
+def _keep_heap():
+    """glibc mallopt: no mmap for large blocks, no trimming (returns False where unavailable)."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
+    ok = libc.mallopt(m_mmap_threshold, 1 << 30) == 1
+    ok &= libc.mallopt(m_trim_threshold, (1 << 31) - 1) == 1
+    ok &= libc.mallopt(m_top_pad, 1 << 28) == 1
+    return bool(ok)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes, few repeats")
     parser.add_argument("--repeats", type=int, default=None)
+    parser.add_argument(
+        "--keep-heap", action="store_true", help="glibc: no mmap for large blocks, no trimming"
+    )
     args = parser.parse_args(argv)
+    heap = "default malloc"
+    if args.keep_heap:
+        heap = "malloc keep-heap" if _keep_heap() else "default malloc (mallopt unavailable)"
     if args.quick:
         batch, length, vocab, dim, units, steps, repeats = 32, 20, 500, 32, 32, 5, 5
     else:
@@ -147,7 +173,7 @@ def main(argv=None):
         f"TensorFlow {tf.__version__}, Keras {keras.__version__}, "
         f"device: {'GPU' if tf.config.list_physical_devices('GPU') else 'CPU'}; "
         f"batch {batch}, length {length}, embedding {dim}, units {units}, "
-        f"median of {repeats} interleaved repeats\n"
+        f"median of {repeats} interleaved repeats, {heap}\n"
     )
     print(
         "| layer | measurement | stock wall (ms) | explainable wall (ms) | wall ratio | "

@@ -131,23 +131,21 @@ def _prepare_inputs(layer, inputs, mask, initial_state, training):
 
 
 def _loop(step, xz, mask, states, n_records, go_backwards):
-    """Run `step` over time; return per-step records (batch-major, input order) and final states.
+    """Run `step` over time; return per-step records (time-major, input order) and final states.
 
-    `xz` (batch, time, k) and `mask` (batch, time) are in input order; with `go_backwards` the
-    loop reads and writes position T-1-t at step t, so nothing needs reversing.
-    `step(x_t, m_t, states) -> (new_states, records)` with `n_records` (batch, units) tensors
-    per step, each written to its own TensorArray and stacked + transposed once afterwards.
+    `xz` (time, batch, k) is time-major, `mask` (batch, time) in input order; with `go_backwards`
+    the loop reads and writes position T-1-t at step t, so nothing needs reversing. Reading
+    `xz[index]` slices along the leading axis, which needs no copy (an unstack would copy all).
+    `step(x_t, m_t, states) -> (new_states, records)` with `n_records` (batch, k) tensors per
+    step, each written to its own TensorArray and stacked once afterwards.
     """
-    steps = tf.shape(xz)[1]
-    xs = tf.TensorArray(xz.dtype, size=steps).unstack(tf.transpose(xz, [1, 0, 2]))
-    ms = None
-    if mask is not None:
-        ms = tf.TensorArray(tf.bool, size=steps).unstack(tf.transpose(mask))
+    steps = tf.shape(xz)[0]
+    ms = None if mask is None else tf.transpose(mask)
     records = tuple(tf.TensorArray(xz.dtype, size=steps) for _ in range(n_records))
 
     def body(t, records, *states):
         index = steps - 1 - t if go_backwards else t
-        new_states, values = step(xs.read(index), None if ms is None else ms.read(index), states)
+        new_states, values = step(xz[index], None if ms is None else ms[index], states)
         records = tuple(ta.write(index, v) for ta, v in zip(records, values, strict=True))
         return (t + 1, records, *new_states)
 
@@ -158,8 +156,27 @@ def _loop(step, xz, mask, states, n_records, go_backwards):
         parallel_iterations=32,
         maximum_iterations=steps,
     )
-    stacked = [tf.transpose(ta.stack(), [1, 0, 2]) for ta in out[1]]
-    return stacked, list(out[2:])
+    return [ta.stack() for ta in out[1]], list(out[2:])
+
+
+def _batch_major(x):
+    return tf.transpose(x, [1, 0, 2])
+
+
+def _select_keys(layer, keys, all_keys):
+    """The requested trace keys, validated, in the canonical order of `all_keys`."""
+    if keys is None:
+        return all_keys
+    if isinstance(keys, str):
+        keys = (keys,)
+    keys = tuple(keys)
+    unknown = [k for k in keys if k not in all_keys]
+    if unknown:
+        raise ValueError(
+            f"{_describe(layer)}: call_with_gates argument `keys` has unknown trace key(s) "
+            f"{unknown}; choose from {list(all_keys)}"
+        )
+    return tuple(k for k in all_keys if k in keys)
 
 
 def _previous(h, h0, go_backwards):
@@ -185,26 +202,30 @@ def _outputs(layer, h, mask, final_h):
             keep = mask[:, 0] if go_backwards else mask[:, -1]
         else:
             keep = tf.reduce_any(mask, axis=1)
-        return tf.where(keep[:, None], final_h, tf.zeros_like(final_h))
+        return tf.where(keep[:, None], final_h, tf.zeros([], final_h.dtype))
     y = h
     if mask is not None:
         if zero_output:
             keep = mask
         else:
             keep = tf.cumsum(tf.cast(mask, tf.int32), axis=1, reverse=go_backwards) > 0
-        y = tf.where(keep[..., None], h, tf.zeros_like(h))
+        y = tf.where(keep[..., None], h, tf.zeros([], h.dtype))
     return tf.reverse(y, [1]) if go_backwards else y  # processing order, like `call`
 
 
-def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
+def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False, keys=None):
+    keys = _select_keys(layer, keys, LSTM_TRACE_KEYS)
     x, mask, (h0, c0) = _prepare_inputs(layer, inputs, mask, initial_state, training)
     cell, dtype = layer.cell, layer.compute_dtype
     kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
     recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
     act, ract = cell.activation, cell.recurrent_activation
     go_backwards = layer.go_backwards
+    # only the records the requested keys need leave the loop
+    want_c = bool({"c", "c_prev"}.intersection(keys))
+    want_z = bool({"i", "f", "g", "o", "zi", "zf", "zg", "zo"}.intersection(keys))
 
-    xz = tf.einsum("btd,dk->btk", x, kernel)  # one input matmul for all steps
+    xz = tf.einsum("tbd,dk->tbk", _batch_major(x), kernel)  # one input matmul, time-major
     if cell.use_bias:
         xz = xz + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
 
@@ -218,30 +239,33 @@ def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training
             m = m[:, None]
             c_new = tf.where(m, c_new, c)
             h_new = tf.where(m, h_new, h)
-        return (h_new, c_new), (h_new, c_new, zi, zf, zg, zo)
+        records = (h_new,) + ((c_new,) if want_c else ()) + ((z,) if want_z else ())
+        return (h_new, c_new), records
 
-    (h, c, zi, zf, zg, zo), (h_final, c_final) = _loop(
-        step, xz, mask, (h0, c0), n_records=6, go_backwards=go_backwards
+    records, (h_final, c_final) = _loop(
+        step, xz, mask, (h0, c0), n_records=1 + want_c + want_z, go_backwards=go_backwards
     )
-    # Gates are recomputed from the pre-activations: the same element-wise ops on the same values.
-    trace = {
-        "i": ract(zi),
-        "f": ract(zf),
-        "g": act(zg),
-        "o": ract(zo),
-        "c": c,
-        "h": h,
-        "h_prev": _previous(h, h0, go_backwards),
-        "c_prev": _previous(c, c0, go_backwards),
-        "zi": zi,
-        "zf": zf,
-        "zg": zg,
-        "zo": zo,
-    }
-    return _outputs(layer, h, mask, h_final), [h_final, c_final], trace
+    h = _batch_major(records[0])
+    trace = {"h": h}
+    if "h_prev" in keys:
+        trace["h_prev"] = _previous(h, h0, go_backwards)
+    if want_c:
+        trace["c"] = c = _batch_major(records[1])
+        if "c_prev" in keys:
+            trace["c_prev"] = _previous(c, c0, go_backwards)
+    if want_z:
+        # the four pre-activations leave the loop as one record: one stack, one transpose
+        zi, zf, zg, zo = tf.split(_batch_major(records[-1]), 4, axis=-1)
+        trace.update(zi=zi, zf=zf, zg=zg, zo=zo)
+        # gates are recomputed from the pre-activations: the same element-wise ops, same values
+        for key, fn, pre in (("i", ract, zi), ("f", ract, zf), ("g", act, zg), ("o", ract, zo)):
+            if key in keys:
+                trace[key] = fn(pre)
+    return _outputs(layer, h, mask, h_final), [h_final, c_final], {k: trace[k] for k in keys}
 
 
-def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
+def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False, keys=None):
+    keys = _select_keys(layer, keys, GRU_TRACE_KEYS)
     x, mask, (h0,) = _prepare_inputs(layer, inputs, mask, initial_state, training)
     cell, dtype, units = layer.cell, layer.compute_dtype, layer.cell.units
     kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
@@ -255,8 +279,12 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
             input_bias, recurrent_bias = bias[0], bias[1]
         else:
             input_bias = bias
+    # only the records the requested keys need leave the loop
+    want_zr = bool({"z", "r", "zz", "zr"}.intersection(keys))
+    want_hg = "hg" in keys
+    want_zg = bool({"g", "zg"}.intersection(keys))
 
-    xz = tf.einsum("btd,dk->btk", x, kernel)  # one input matmul for all steps
+    xz = tf.einsum("tbd,dk->tbk", _batch_major(x), kernel)  # one input matmul, time-major
     if input_bias is not None:
         xz = xz + input_bias
     rec_zr, rec_h = recurrent[:, : 2 * units], recurrent[:, 2 * units :]
@@ -280,32 +308,45 @@ def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=
         h_new = z * h + (1 - z) * act(zg)
         if m is not None:
             h_new = tf.where(m[:, None], h_new, h)
-        zz, zr = tf.split(zzr, 2, axis=-1)
-        return (h_new,), (h_new, zz, zr, hg, zg)
+        records = (
+            (h_new,)
+            + ((zzr,) if want_zr else ())
+            + ((hg,) if want_hg else ())
+            + ((zg,) if want_zg else ())
+        )
+        return (h_new,), records
 
-    (h, zz, zr, hg, zg), (h_final,) = _loop(
-        step, xz, mask, (h0,), n_records=5, go_backwards=go_backwards
+    records, (h_final,) = _loop(
+        step,
+        xz,
+        mask,
+        (h0,),
+        n_records=1 + want_zr + want_hg + want_zg,
+        go_backwards=go_backwards,
     )
-    trace = {
-        "z": ract(zz),
-        "r": ract(zr),
-        "g": act(zg),
-        "h": h,
-        "h_prev": _previous(h, h0, go_backwards),
-        "zz": zz,
-        "zr": zr,
-        "zg": zg,
-        "xg": xz[..., 2 * units :],
-        "hg": hg,
-    }
-    return _outputs(layer, h, mask, h_final), [h_final], trace
+    records = list(records)
+    h = _batch_major(records.pop(0))
+    trace = {"h": h}
+    if "h_prev" in keys:
+        trace["h_prev"] = _previous(h, h0, go_backwards)
+    if want_zr:
+        trace["zz"], trace["zr"] = tf.split(_batch_major(records.pop(0)), 2, axis=-1)
+        trace["z"], trace["r"] = ract(trace["zz"]), ract(trace["zr"])
+    if want_hg:
+        trace["hg"] = _batch_major(records.pop(0))
+    if want_zg:
+        trace["zg"] = _batch_major(records.pop(0))
+        trace["g"] = act(trace["zg"])
+    if "xg" in keys:
+        trace["xg"] = _batch_major(xz[..., 2 * units :])
+    return _outputs(layer, h, mask, h_final), [h_final], {k: trace[k] for k in keys}
 
 
-def _call_with_gates(layer, inputs, mask=None, initial_state=None, training=False):
+def _call_with_gates(layer, inputs, mask=None, initial_state=None, training=False, keys=None):
     if isinstance(layer, keras.layers.LSTM):
-        return _lstm_call_with_gates(layer, inputs, mask, initial_state, training)
+        return _lstm_call_with_gates(layer, inputs, mask, initial_state, training, keys)
     if isinstance(layer, keras.layers.GRU):
-        return _gru_call_with_gates(layer, inputs, mask, initial_state, training)
+        return _gru_call_with_gates(layer, inputs, mask, initial_state, training, keys)
     raise TypeError(f"{_describe(layer)}: gate traces exist only for LSTM and GRU layers")
 
 
@@ -329,6 +370,7 @@ class ExplainableLSTM(keras.layers.LSTM):
         mask: tf.Tensor | None = None,
         initial_state: Sequence[tf.Tensor] | None = None,
         training: bool = False,
+        keys: Sequence[str] | None = None,
     ) -> tuple[tf.Tensor, list[tf.Tensor], dict[str, tf.Tensor]]:
         """Run the layer and return `(outputs, [h, c], trace)`.
 
@@ -337,6 +379,8 @@ class ExplainableLSTM(keras.layers.LSTM):
             mask: optional bool tensor (batch, time); masked steps hold the state.
             initial_state: optional `[h0, c0]`.
             training: only False is meaningful for layers with dropout.
+            keys: optional subset of the trace keys below; only those are computed and
+                returned (default: all). Unknown keys raise a ValueError.
 
         Returns:
             `outputs` as `call` returns them (sequence in processing order, or the last step),
@@ -344,7 +388,7 @@ class ExplainableLSTM(keras.layers.LSTM):
             to input positions (also with `go_backwards`) with keys
             `i, f, g, o, c, h, h_prev, c_prev, zi, zf, zg, zo` (`z* = x W + h_prev U + b`).
         """
-        return _lstm_call_with_gates(self, inputs, mask, initial_state, training)
+        return _lstm_call_with_gates(self, inputs, mask, initial_state, training, keys)
 
 
 @keras.saving.register_keras_serializable(package="keras_relevance")
@@ -366,6 +410,7 @@ class ExplainableGRU(keras.layers.GRU):
         mask: tf.Tensor | None = None,
         initial_state: Sequence[tf.Tensor] | None = None,
         training: bool = False,
+        keys: Sequence[str] | None = None,
     ) -> tuple[tf.Tensor, list[tf.Tensor], dict[str, tf.Tensor]]:
         """Run the layer and return `(outputs, [h], trace)`.
 
@@ -374,6 +419,8 @@ class ExplainableGRU(keras.layers.GRU):
             mask: optional bool tensor (batch, time); masked steps hold the state.
             initial_state: optional `[h0]`.
             training: only False is meaningful for layers with dropout.
+            keys: optional subset of the trace keys below; only those are computed and
+                returned (default: all). Unknown keys raise a ValueError.
 
         Returns:
             `outputs` as `call` returns them, the final state `[h]`, and `trace`: a dict of
@@ -381,7 +428,7 @@ class ExplainableGRU(keras.layers.GRU):
             `z, r, g, h, h_prev, zz, zr, zg, xg, hg`, where `zg = xg + r * hg` (reset_after=True,
             `hg = h_prev U_h + b_rec`) or `zg = xg + hg` (reset_after=False, `hg = (r*h_prev) U_h`).
         """
-        return _gru_call_with_gates(self, inputs, mask, initial_state, training)
+        return _gru_call_with_gates(self, inputs, mask, initial_state, training, keys)
 
 
 def bidirectional_call_with_gates(
@@ -390,6 +437,7 @@ def bidirectional_call_with_gates(
     mask: tf.Tensor | None = None,
     initial_state: Sequence[tf.Tensor] | None = None,
     training: bool = False,
+    keys: Sequence[str] | None = None,
 ):
     """Run a `Bidirectional` LSTM/GRU and return both directions' gate traces in word order.
 
@@ -401,6 +449,7 @@ def bidirectional_call_with_gates(
         mask: optional bool tensor (batch, time).
         initial_state: optional list, forward states first, then backward states.
         training: as in `call_with_gates`.
+        keys: as in `call_with_gates`, for both directions (default: all keys).
 
     Returns:
         `(outputs, {"forward": trace, "backward": trace})`; `outputs` equals what the layer's own
@@ -433,10 +482,10 @@ def bidirectional_call_with_gates(
         half = len(initial_state) // 2
         forward_state, backward_state = list(initial_state[:half]), list(initial_state[half:])
     y, forward_final, forward_trace = _call_with_gates(
-        forward, inputs, mask, forward_state, training
+        forward, inputs, mask, forward_state, training, keys
     )
     y_rev, backward_final, backward_trace = _call_with_gates(
-        backward, inputs, mask, backward_state, training
+        backward, inputs, mask, backward_state, training, keys
     )
     dtype = bidi_layer.compute_dtype
     y, y_rev = tf.cast(y, dtype), tf.cast(y_rev, dtype)

@@ -219,12 +219,15 @@ class _Plan:
             for mine, theirs in zip(self.twin.weights, self.rnn.weights, strict=True):
                 mine.assign(theirs)
 
-    def _traces(self, embeddings, mask):
+    def _traces(self, embeddings, mask, naive=False):
         """[(trace, backward?, head-kernel columns, scale, layer)], traces in word order."""
         if self.bidirectional:
             self._sync_twin()
             rnn = self.rnn if self.twin is None else self.twin
-            _, traces = bidirectional_call_with_gates(rnn, embeddings, mask=mask)
+            fwd_keys = _trace_keys(self.rnn.forward_layer, naive)
+            bwd_keys = _trace_keys(self.rnn.backward_layer, naive)
+            keys = fwd_keys if fwd_keys == bwd_keys else None
+            _, traces = bidirectional_call_with_gates(rnn, embeddings, mask=mask, keys=keys)
             fwd, bwd = self.rnn.forward_layer, self.rnn.backward_layer
             uf, ub = int(fwd.units), int(bwd.units)
             if self.rnn.merge_mode == "concat":
@@ -238,7 +241,8 @@ class _Plan:
                 (traces["backward"], True, slice(0, ub), scale, bwd),
             ]
         self._sync_twin()
-        _, _, trace = self.twin.call_with_gates(embeddings, mask=mask)
+        keys = _trace_keys(self.rnn, naive)
+        _, _, trace = self.twin.call_with_gates(embeddings, mask=mask, keys=keys)
         return [(trace, bool(self.rnn.go_backwards), slice(0, self.units), 1.0, self.rnn)]
 
     def _compute(self, embeddings, mask, target, naive):
@@ -247,7 +251,7 @@ class _Plan:
         shape = tf.shape(mask)
         word = tf.zeros(shape, self.dtype)
         cumulative = tf.zeros([shape[0], shape[1] + 1], self.dtype)
-        for trace, backward, columns, scale, layer in self._traces(embeddings, mask):
+        for trace, backward, columns, scale, layer in self._traces(embeddings, mask, naive):
             trace = {k: tf.cast(v, self.dtype) for k, v in trace.items()}
             w = w_target[:, columns] * scale
             if naive:
@@ -277,6 +281,15 @@ class _Plan:
             return np.zeros((batch, 0), self.dtype), np.zeros((batch, 1), self.dtype)
         word, cumulative = self.function("naive" if naive else "reat")(embeddings, mask, target)
         return word.numpy(), cumulative.numpy()
+
+
+def _trace_keys(layer, naive):
+    """The gate-trace keys `_compute` / `_direction` read for `layer` (an LSTM or GRU)."""
+    if naive:
+        return ("h", "h_prev")
+    if isinstance(layer, keras.layers.LSTM):
+        return ("f", "c", "c_prev", "h", "h_prev", "o")
+    return ("z", "h", "h_prev")
 
 
 def _reverse(x, backward):

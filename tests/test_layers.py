@@ -8,6 +8,8 @@ import pytest
 import tensorflow as tf
 
 from keras_relevance.layers import (
+    GRU_TRACE_KEYS,
+    LSTM_TRACE_KEYS,
     ExplainableGRU,
     ExplainableLSTM,
     bidirectional_call_with_gates,
@@ -556,3 +558,25 @@ def test_bad_inputs():
         bidirectional_call_with_gates(bidi, np.zeros((3, 4), "float32"))
     with pytest.raises(TypeError, match=r"'forward_g'.*`inputs`"):
         bidirectional_call_with_gates(bidi, "text")
+
+
+@pytest.mark.parametrize("kind", ["lstm", "gru", "gru_v1"])
+@pytest.mark.parametrize("go_backwards", [False, True])
+def test_trace_keys_subset_equals_full_trace(float64, kind, go_backwards):
+    """`keys=` returns exactly the requested entries, bitwise equal to the full trace's."""
+    _, ours = _pair(kind, return_sequences=True, go_backwards=go_backwards)
+    x, mask = _inputs(), MASKS["gaps"]
+    outputs, states, full = ours.call_with_gates(x, mask=mask)
+    all_keys = LSTM_TRACE_KEYS if kind == "lstm" else GRU_TRACE_KEYS
+    assert tuple(full) == all_keys
+    subsets = [(k,) for k in all_keys] + [("h_prev", "h"), all_keys[::-1]]
+    for keys in subsets:
+        got_outputs, got_states, trace = ours.call_with_gates(x, mask=mask, keys=keys)
+        assert set(trace) == set(keys)
+        for k in keys:
+            np.testing.assert_array_equal(trace[k], full[k])
+        np.testing.assert_array_equal(got_outputs, outputs)
+        for got, want in zip(got_states, states, strict=True):
+            np.testing.assert_array_equal(got, want)
+    with pytest.raises(ValueError, match=r"`keys`.*\['nope'\]"):
+        ours.call_with_gates(x, mask=mask, keys=("h", "nope"))
