@@ -15,6 +15,7 @@ This module also holds the method-function contract shared by all explainers:
 from __future__ import annotations
 
 import inspect
+import weakref
 from typing import NamedTuple
 
 import keras
@@ -22,6 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 _SKIPPED = (keras.layers.InputLayer,)
+_CHAINS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → its ModelChain
 
 
 class MethodResult(NamedTuple):
@@ -62,12 +64,31 @@ class ModelChain:
         self.body = list(body)
         self.head = head
         self.trailing_activation = trailing_activation
+        self._cache: dict = {}
+
+    def cached(self, key, build):
+        """`build()` once per model and `key`: the traced functions of every method live here.
+
+        `from_model` returns one chain per model, so a new `Explainer` (or evaluation call) on the
+        same model reuses what was traced before instead of tracing again.
+        """
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     # ------------------------------------------------------------------ construction
     @classmethod
     def from_model(cls, model: keras.Model) -> ModelChain:
+        """The chain of `model` (one per model; checked and built on the first call)."""
         if not isinstance(model, keras.Model):
             raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
+        chain = _CHAINS.get(model)
+        if chain is None:
+            chain = _CHAINS[model] = cls._decompose(model)
+        return chain
+
+    @classmethod
+    def _decompose(cls, model: keras.Model) -> ModelChain:
         if not model.built:
             raise ValueError(
                 f"model {model.name!r} is not built: call it on data or build(input_shape) first"

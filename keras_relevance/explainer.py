@@ -613,22 +613,23 @@ class Explainer:
 
 def _logits_fn(chain: ModelChain):
     """A `tf.function(emb, mask) -> logits` cached on the chain (no retracing per shape)."""
-    cache = chain.__dict__.setdefault("_keras_relevance_fns", {})
-    if "logits" not in cache:
-        dtype = chain.compute_dtype
+    return chain.cached("logits", lambda: _build_logits_fn(chain))
 
-        @tf.function(
-            input_signature=[
-                tf.TensorSpec([None, None, None], dtype),
-                tf.TensorSpec([None, None], tf.bool),
-            ],
-            reduce_retracing=True,
-        )
-        def logits(emb, mask):
-            return tf.cast(chain.logits(emb, mask), dtype)
 
-        cache["logits"] = logits
-    return cache["logits"]
+def _build_logits_fn(chain: ModelChain):
+    dtype = chain.compute_dtype
+
+    @tf.function(
+        input_signature=[
+            tf.TensorSpec([None, None, None], dtype),
+            tf.TensorSpec([None, None], tf.bool),
+        ],
+        reduce_retracing=True,
+    )
+    def logits(emb, mask):
+        return tf.cast(chain.logits(emb, mask), dtype)
+
+    return logits
 
 
 def _empty_logits(chain, emb) -> tf.Tensor:

@@ -22,14 +22,6 @@ import tensorflow as tf
 from keras_relevance.chain import MethodResult, ModelChain
 
 
-def cached_fn(chain: ModelChain, key: str, build):
-    """`build()` once per chain and key (kept on the chain, so it lives and dies with it)."""
-    cache = chain.__dict__.setdefault("_keras_relevance_fns", {})
-    if key not in cache:
-        cache[key] = build()
-    return cache[key]
-
-
 def target_gradient_fn(chain: ModelChain):
     """A cached `tf.function(emb, mask, target, alphas, keep) -> (sum_k grad, logits)`.
 
@@ -38,7 +30,7 @@ def target_gradient_fn(chain: ModelChain):
     gradient of the target logit w.r.t. that input is summed over the alphas. With `alphas = [1]`
     this is the plain gradient at `emb` and `logits` are the model's logits there.
     """
-    return cached_fn(chain, "target_gradient", lambda: _build_gradient_fn(chain))
+    return chain.cached("target_gradient", lambda: _build_gradient_fn(chain))
 
 
 def _build_gradient_fn(chain: ModelChain):

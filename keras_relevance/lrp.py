@@ -16,7 +16,6 @@ dimensions, so new batch sizes and lengths do not retrace.
 from __future__ import annotations
 
 import math
-import weakref
 
 import keras
 import tensorflow as tf
@@ -338,14 +337,13 @@ def _rnn(layer, x, mask, ctx, zero_output=False):
 
 
 # --------------------------------------------------------------------------- entry points
-_FUNCTIONS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
-
 
 def lrp_function(chain: ModelChain, eps: float = 1e-3, bias_factor: float = 0.0,
                  dim: int | None = None):
     """The traced LRP pass for `chain`: `fn(emb, mask, target) -> (per_dim, delta, logits)`.
 
-    Cached per model, layer chain, ε, δ and embedding size; batch and time are `None` dimensions.
+    Cached on the chain (one per model) per ε, δ and embedding size; batch and time are `None`
+    dimensions.
     """
     check_chain(chain)
     dtype = chain.compute_dtype
@@ -353,11 +351,11 @@ def lrp_function(chain: ModelChain, eps: float = 1e-3, bias_factor: float = 0.0,
         if chain.embedding is None:
             raise ValueError("dim is required for a model without an Embedding layer")
         dim = int(chain.embedding.output_dim)
-    key = (tuple(id(layer) for layer in [*chain.body, chain.head]), float(eps),
-           float(bias_factor), int(dim), dtype)
-    per_model = _FUNCTIONS.setdefault(chain.model, {})
-    if key in per_model:
-        return per_model[key]
+    key = ("lrp", float(eps), float(bias_factor), int(dim))
+    return chain.cached(key, lambda: _build_lrp_function(chain, eps, bias_factor, dim, dtype))
+
+
+def _build_lrp_function(chain: ModelChain, eps, bias_factor, dim: int, dtype: str):
     eps, bias_factor = float(eps), float(bias_factor)
     num_classes = chain.num_classes
 
@@ -387,7 +385,6 @@ def lrp_function(chain: ModelChain, eps: float = 1e-3, bias_factor: float = 0.0,
         delta = logit_t - tf.reduce_sum(per_dim, axis=[1, 2]) - left
         return per_dim, delta, logits
 
-    per_model[key] = lrp
     return lrp
 
 

@@ -24,7 +24,6 @@ import numpy as np
 import tensorflow as tf
 
 from keras_relevance.chain import MethodResult, ModelChain, time_trim_safe
-from keras_relevance.gradients import cached_fn
 
 _FLOAT_BUDGET = 1 << 22  # input floats per forward pass when eval_batch_size is not given
 
@@ -35,7 +34,7 @@ def target_score_fn(chain: ModelChain):
     Row i of the result is f_{target[rows[i]]} of example `rows[i]` with its embeddings
     multiplied by `keep[i]` (bool (N, time): False = the word is removed).
     """
-    return cached_fn(chain, "target_score", lambda: _build_score_fn(chain))
+    return chain.cached("target_score", lambda: _build_score_fn(chain))
 
 
 def _build_score_fn(chain: ModelChain):

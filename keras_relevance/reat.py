@@ -331,11 +331,7 @@ def _direction(kind, trace, mask, backward, activation):
 
 
 def _plan(chain: ModelChain) -> _Plan:
-    plan = getattr(chain, "_reat_plan", None)
-    if plan is None:
-        plan = _Plan(chain)
-        chain._reat_plan = plan
-    return plan
+    return chain.cached("reat_plan", lambda: _Plan(chain))
 
 
 # ------------------------------------------------------------------------------- public API

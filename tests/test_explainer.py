@@ -316,3 +316,19 @@ def test_unbuilt_or_non_model():
         Explainer(object())
     with pytest.raises(ValueError, match="batch_size"):
         Explainer(keras.Sequential([keras.layers.Dense(2)]), batch_size=0)
+
+
+def test_a_new_explainer_on_the_same_model_reuses_the_traced_functions(lstm_model):
+    """One ModelChain per model: a fresh Explainer (as evaluation helpers make) does not trace
+    the methods again."""
+    from keras_relevance.lrp import lrp_function
+
+    first, second = Explainer(lstm_model), Explainer(lstm_model)
+    assert first.chain is second.chain
+    ids = np.array([[1, 2, 3, 0]])
+    a = first.explain(ids, method="sa").relevance
+    fn = first.chain.cached("target_gradient", lambda: pytest.fail("built twice"))
+    b = second.explain(ids, method="sa").relevance
+    assert second.chain.cached("target_gradient", lambda: None) is fn
+    np.testing.assert_array_equal(a, b)
+    assert lrp_function(first.chain) is lrp_function(second.chain)
