@@ -23,7 +23,13 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance.chain import MethodResult, ModelChain, time_trim_safe
+from keras_relevance.chain import (
+    MethodResult,
+    ModelChain,
+    length_chunks,
+    row_ends,
+    time_trim_safe,
+)
 
 _FLOAT_BUDGET = 1 << 22  # input floats per forward pass when eval_batch_size is not given
 
@@ -72,17 +78,11 @@ def perturbed_scores(chain, emb, mask, target, rows, keep, eval_batch_size=None)
     out = np.empty((n,), np.float64)
     step = int(eval_batch_size)
     # With a masked RNN-like body, sequences go by length and each chunk is cut after the
-    # last real token of its longest sequence (trailing padding cannot change the logits).
+    # last real token of its longest sequence (trailing padding cannot change the logits);
+    # a sequence without tokens keeps one (masked) step.
     trim = time_trim_safe(chain) and time > 0
-    if trim:
-        m = np.asarray(mask)
-        ends = np.where(m.any(axis=1), time - np.argmax(m[:, ::-1], axis=1), 1)[rows]
-        order = np.argsort(ends, kind="stable")
-    else:
-        order = np.arange(n)
-    for start in range(0, n, step):
-        sel = order[start : start + step]
-        width = int(ends[sel].max()) if trim else time
+    ends = np.maximum(row_ends(np.asarray(mask)), 1)[rows] if trim else None
+    for sel, width in length_chunks(ends, np.arange(n), step, time, trim):
         out[sel] = fn(emb[:, :width], mask[:, :width], target, rows[sel],
                       keep[sel, :width]).numpy()
     return out
