@@ -1,7 +1,8 @@
 """keras-relevance: explainable LSTM/GRU/CNN text classifiers for Keras 3."""
 
+from keras_relevance import rules
 from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
-from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.capabilities import register_rule
 from keras_relevance.explainer import (
     METHODS,
     ExampleExplanation,
@@ -9,6 +10,7 @@ from keras_relevance.explainer import (
     Explanation,
     register_method,
 )
+from keras_relevance.graph import MethodResult, ModelGraph
 from keras_relevance.layers import (
     ExplainableGRU,
     ExplainableLSTM,
@@ -37,8 +39,10 @@ __all__ = [
     "Explainer",
     "Explanation",
     "register_method",
+    "register_rule",
+    "rules",
     "MethodResult",
-    "ModelChain",
+    "ModelGraph",
     "Tokenized",
     "Vocabulary",
     "__version__",
