@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ PAD_TOKEN = "<pad>"
 OOV_TOKEN = "<unk>"
 TOKENIZERS = ("unicode_script", "whitespace", "treebank")
 _FORMAT_VERSION = 1
+_ZWJ = "\u200d"
+_NON_SPACE = re.compile(r"\S+")
 
 
 @dataclass(frozen=True)
@@ -84,29 +87,85 @@ _TREEBANK = re.compile(
 _TREEBANK_MAP = {"(": "-LRB-", ")": "-RRB-", "[": "-LSB-", "]": "-RSB-", "{": "-LCB-", "}": "-RCB-"}
 
 
-def _tokenize_treebank(text: str, lower: bool) -> Tokenized:
-    """Penn-Treebank-like tokens as in SST: does n't, it 's, -LRB-, \\/, quotes as `` and ''."""
-    tokens, starts, ends = [], [], []
-    for match in _TREEBANK.finditer(text):
-        token = match.group().replace("’", "'")
-        if token == '"':
-            before = text[match.start() - 1] if match.start() else " "
-            token = "``" if before.isspace() or before in "([{" else "''"
-        token = _TREEBANK_MAP.get(token, token).replace("/", "\\/")  # PTB escapes "/"
-        tokens.append(token.lower() if lower else token)
-        starts.append(match.start())
-        ends.append(match.end())
-    return Tokenized(tokens, starts, ends, text)
+def _treebank_token(text: str, start: int, end: int) -> str:
+    """The PTB form of `text[start:end]`: n't, 's, -LRB-, \\/, quotes as `` and ''."""
+    token = text[start:end].replace("’", "'")
+    if token == '"':
+        before = text[start - 1] if start else " "
+        token = "``" if before.isspace() or before in "([{" else "''"
+    return _TREEBANK_MAP.get(token, token).replace("/", "\\/")  # PTB escapes "/"
 
 
-def _tf_tokenizer(name: str):
+def _is_extender(ch: str) -> bool:
+    """A combining mark, ZWJ or emoji skin-tone modifier: part of the character before it."""
+    return unicodedata.category(ch)[0] == "M" or ch == _ZWJ or "\U0001f3fb" <= ch <= "\U0001f3ff"
+
+
+def _is_flag_half(piece: str) -> bool:
+    return len(piece) == 1 and "\U0001f1e6" <= piece <= "\U0001f1ff"  # regional indicator
+
+
+def _graphemes(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Join split-off combining marks / ZWJ sequences to their base; drop invisible tokens.
+
+    tensorflow-text and the treebank regex cut "cafe\u0301" into "cafe" + "\u0301" and an emoji
+    ZWJ sequence into its parts; a token made only of control / format characters (zero-width
+    space, BOM, NUL) is not a word.
+    """
+    out: list[tuple[int, int]] = []
+    for s, e in spans:
+        piece = text[s:e]
+        if out and out[-1][1] == s:
+            last = text[out[-1][1] - 1]
+            if (
+                all(_is_extender(c) for c in piece)
+                or last == _ZWJ
+                or (unicodedata.category(last)[0] == "M" and piece[0].isalnum())
+                or (_is_flag_half(text[out[-1][0] : out[-1][1]]) and _is_flag_half(piece[0]))
+            ):
+                out[-1] = (out[-1][0], e)
+                continue
+        if all(unicodedata.category(c) in ("Cc", "Cf") and c != _ZWJ for c in piece):
+            continue
+        out.append((s, e))
+    return out
+
+
+def _whitespace_spans(text: str) -> list[tuple[int, int]]:
+    return [m.span() for m in _NON_SPACE.finditer(text)]
+
+
+def _unicode_script_spans(texts: list[str]) -> list[list[tuple[int, int]]]:
+    """UnicodeScriptTokenizer run on each whitespace-separated word, offsets in characters.
+
+    The words are split here, not by tensorflow-text: on whole texts it joins runs of
+    "Common"-script characters across spaces ("8 1/2" → one token "81/2" spanning the space).
+    """
     import tensorflow_text as tft
 
-    if name == "unicode_script":
-        return tft.UnicodeScriptTokenizer()
-    if name == "whitespace":
-        return tft.WhitespaceTokenizer()
-    raise ValueError(f"unknown tokenizer {name!r}; known: {list(TOKENIZERS)}")
+    words = [_whitespace_spans(t) for t in texts]
+    flat = [t[s:e] for t, spans in zip(texts, words, strict=True) for s, e in spans]
+    if not flat:
+        return [[] for _ in texts]
+    _, starts, ends = tft.UnicodeScriptTokenizer().tokenize_with_offsets(flat)
+    starts, ends = iter(starts.to_list()), iter(ends.to_list())
+    out = []
+    for text, spans in zip(texts, words, strict=True):
+        row = []
+        for ws, we in spans:
+            word, bs, be = text[ws:we], next(starts), next(ends)
+            table = _byte_to_char(word)
+            try:
+                if table is not None:
+                    bs, be = [table[b] for b in bs], [table[b] for b in be]
+            except KeyError as err:  # never slice a character in two
+                raise RuntimeError(
+                    f"tensorflow-text returned byte offset {err.args[0]} inside a character of "
+                    f"{word!r}"
+                ) from None
+            row.extend((ws + s, ws + e) for s, e in zip(bs, be, strict=True))
+        out.append(row)
+    return out
 
 
 def tokenize(
@@ -114,14 +173,20 @@ def tokenize(
 ) -> list[Tokenized]:
     """Split texts into tokens with character offsets.
 
+    Every token is its own slice of the text, `text[start:end]` (lowercased with `lower`; PTB
+    forms such as "-LRB-" for "treebank"), also for non-ASCII whitespace, emoji and combining
+    characters: a combining mark or ZWJ sequence stays with its base character, and tokens made
+    only of invisible characters (zero-width space, BOM, controls) are dropped (not for
+    "whitespace", which splits at whitespace only).
+
     Args:
         texts: a sequence of strings (a single string is treated as a sequence of one).
         lower: lowercase the tokens (the offsets still point into the original text).
-        tokenizer: "unicode_script" (tensorflow-text; splits at whitespace and at changes of
-            Unicode script / punctuation: "isn't" → "isn", "'", "t"), "whitespace"
-            (tensorflow-text), or "treebank" (pure Python; Penn-Treebank-like tokens as in SST:
-            "isn't" → "is", "n't"; "(" → "-LRB-"; '"' → "``" / "''", offsets still point at the
-            original characters).
+        tokenizer: "unicode_script" (tensorflow-text within each whitespace-separated word;
+            splits at changes of Unicode script / punctuation: "isn't" → "isn", "'", "t"),
+            "whitespace" (at Unicode whitespace, NBSP included; pure Python), or "treebank"
+            (pure Python; Penn-Treebank-like tokens as in SST: "isn't" → "is", "n't";
+            "(" → "-LRB-"; '"' → "``" / "''", offsets still point at the original characters).
 
     Returns:
         One `Tokenized` per text.
@@ -134,26 +199,33 @@ def tokenize(
     if isinstance(texts, str):
         texts = [texts]
     texts = list(texts)
-    for t in texts:
+    for i, t in enumerate(texts):
         if not isinstance(t, str):
-            raise TypeError(f"tokenize expects str texts, got {type(t).__name__}")
+            raise TypeError(f"tokenize expects str texts, got {type(t).__name__} at text {i}")
     if tokenizer not in TOKENIZERS:
         raise ValueError(f"unknown tokenizer {tokenizer!r}; known: {list(TOKENIZERS)}")
-    if not texts:
-        return []
-    if tokenizer == "treebank":
-        return [_tokenize_treebank(t, lower) for t in texts]
-    tok, starts, ends = _tf_tokenizer(tokenizer).tokenize_with_offsets(texts)
+    if tokenizer == "whitespace":
+        spans = [_whitespace_spans(t) for t in texts]
+    elif tokenizer == "treebank":
+        spans = [_graphemes(t, [m.span() for m in _TREEBANK.finditer(t)]) for t in texts]
+    else:
+        for i, t in enumerate(texts):
+            try:
+                t.encode("utf-8")
+            except UnicodeEncodeError as err:
+                raise ValueError(
+                    f"text {i} is not valid Unicode ({err.reason} at character {err.start})"
+                ) from None
+        spans = [_graphemes(t, s) for t, s in zip(texts, _unicode_script_spans(texts), strict=True)]
     out = []
-    for text, t, s, e in zip(texts, tok.to_list(), starts.to_list(), ends.to_list(), strict=True):
-        tokens = [b.decode("utf-8") for b in t]
+    for text, row in zip(texts, spans, strict=True):
+        if tokenizer == "treebank":
+            tokens = [_treebank_token(text, s, e) for s, e in row]
+        else:
+            tokens = [text[s:e] for s, e in row]
         if lower:
             tokens = [w.lower() for w in tokens]
-        table = _byte_to_char(text)
-        if table is not None:
-            s = [table[b] for b in s]
-            e = [table[b] for b in e]
-        out.append(Tokenized(tokens, [int(x) for x in s], [int(x) for x in e], text))
+        out.append(Tokenized(tokens, [s for s, _ in row], [e for _, e in row], text))
     return out
 
 
