@@ -1,12 +1,17 @@
-"""Tokenization with character offsets, and a word vocabulary.
+"""Tokenization with character offsets, a word vocabulary, and the one input type.
 
-`tokenize` wraps tensorflow-text's `UnicodeScriptTokenizer` (or `WhitespaceTokenizer`) and turns its
-UTF-8 **byte** offsets into **character** offsets into the original Python string, so that
-`text[starts[i]:ends[i]]` is the i-th token (before lowercasing) also for non-ASCII text.
+`tokenize` gives tokens with **character** offsets into the original Python string:
+`text[starts[i]:ends[i]]` is the i-th token (before lowercasing) for any Unicode text (NBSP and
+other non-ASCII spaces, emoji sequences, combining characters). "unicode_script" runs
+tensorflow-text's UnicodeScriptTokenizer on each whitespace-separated word.
 
 `Vocabulary` maps tokens to ids: 0 is padding, 1 is the out-of-vocabulary id, words from 2 on
-(most frequent first). `encode` gives the right-padded int32 matrix an `Embedding(mask_zero=True)`
-model takes; `decode` goes back. TensorFlow is imported only when raw texts are tokenized.
+(most frequent first), the same layout as Keras's TextVectorization (`Vocabulary.from_keras`).
+
+`to_batch` turns texts, token lists or ids into a `TextBatch` (ids, token mask, tokens, offsets,
+texts), through a `Vocabulary` or a `TextSource` (the model's own TextVectorization). A model with
+a TextVectorization layer should be explained through its source: the package's tokenizers keep
+punctuation the layer strips. TensorFlow is imported only when raw texts are tokenized.
 """
 
 from __future__ import annotations
