@@ -745,11 +745,13 @@ def _classify(inputs, have_vocabulary: bool) -> tuple[str, list | np.ndarray]:
                 )
     if first is None:  # only empty rows
         first = "token lists" if have_vocabulary else "ids"
+    if first == "token lists":  # string tensors give bytes
+        return first, [[_text(x, i) for x in row] for i, row in enumerate(rows)]
     return first, [list(r) for r in rows]
 
 
 def _element_kind(x) -> str:
-    if isinstance(x, str):
+    if isinstance(x, str | bytes):
         return "token lists"
     if isinstance(x, int | np.integer) and not isinstance(x, bool | np.bool_):
         return "ids"

@@ -1,7 +1,11 @@
 """keras_relevance.text: character offsets and the vocabulary."""
 
+import functools
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from keras_relevance.text import (
     OOV_ID,
@@ -268,7 +272,8 @@ def check_source_batch(batch, layer, texts):
         for token, (s, e) in zip(batch.tokens[row], batch.offsets[row], strict=True):
             word = tv_standardized(text[s:e])
             assert word == token if token != "[UNK]" else word not in vocab
-            assert text[s:e] == text[s:e].strip() and tv_standardized(text[s]) != ""
+            # it splits at ASCII whitespace only: "a\xa0" is one word
+            assert text[s:e] == text[s:e].strip(" \t\n\v\f\r") and tv_standardized(text[s]) != ""
 
 
 def test_source_batch_matches_the_layer_with_offsets():
@@ -399,6 +404,11 @@ def test_vocabulary_texts_tokens_and_tokenized():
     arr = to_batch(np.array([["a film"], ["good"]]), vocabulary=vocab)  # (batch, 1) strings
     assert arr.texts == ["a film", "good"]
     assert to_batch([b"caf\xc3\xa9"], vocabulary=vocab).texts == ["café"]
+    import tensorflow as tf
+
+    assert to_batch(tf.constant([["a film"], ["é"]]), vocabulary=vocab).texts == ["a film", "é"]
+    ragged = to_batch(tf.ragged.constant([["a", "film"], ["é"]]), vocabulary=vocab)
+    assert ragged.tokens == [["a", "film"], ["é"]] and ragged.ids.shape == (2, 2)
     with pytest.raises(ValueError, match="need vocabulary= .* or source="):
         to_batch(["a film"])
     with pytest.raises(ValueError, match="not both"):
@@ -496,3 +506,49 @@ def test_text_batch_slicing_and_checks():
         unknown_tokens(to_batch([[1, 2]]))
     assert unknown_tokens(to_batch([[1, 2]]), oov_id=1) == [["<unk>"]]
     assert isinstance(FakeSource(adapted()), TextSource)
+
+
+# ------------------------------------------------------------------ properties (hypothesis)
+PROPERTY = settings(max_examples=25, deadline=None, derandomize=True, database=None)
+SPACES = [" ", "  ", "\t", "\n", "\r\n", "\xa0", "\u2003", "\u3000", "\x0b"]
+WORDS = ["a", "GOOD", "film", "the", "plot", "acting", "unknown", "Ω", "é", "😀", "e\u0301",
+         "don't", "(film)", "film!", "--", "...", "a-b", "x_y", "[UNK]", "<pad>"]  # fmt: skip
+
+
+@PROPERTY
+@given(st.lists(st.text(max_size=30), min_size=1, max_size=4))
+def test_property_offsets_slice_any_text(texts):
+    from keras_relevance.text import _treebank_token
+
+    for tokenizer in ("whitespace", "unicode_script", "treebank"):
+        for text, t in zip(texts, tokenize(texts, tokenizer=tokenizer), strict=True):
+            last = 0
+            for token, (s, e) in zip(t.tokens, t.spans(), strict=True):
+                assert last <= s < e <= len(text)
+                last = e
+                piece = _treebank_token(text, s, e) if tokenizer == "treebank" else text[s:e]
+                assert token == piece.lower()
+            if tokenizer == "whitespace":
+                assert [text[s:e] for s, e in t.spans()] == text.split()
+
+
+@functools.cache
+def shared_layer(length):
+    return adapted(output_sequence_length=length)
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(WORDS), st.sampled_from(SPACES)), max_size=8),
+        min_size=1,
+        max_size=4,
+    ),
+    st.sampled_from([None, 4]),
+)
+def test_property_source_offsets_agree_with_the_layer(rows, length):
+    texts = ["".join(w + s for w, s in row) for row in rows]
+    layer = shared_layer(length)
+    batch = to_batch(texts, source=FakeSource(layer))
+    check_source_batch(batch, layer, texts)
+    assert all(o is not None for o in batch.offsets)
