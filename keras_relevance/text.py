@@ -655,7 +655,7 @@ def to_batch(
     if source is not None:
         if kind == "token lists":
             data = [" ".join(t.tokens if isinstance(t, Tokenized) else t) for t in data]
-        return _from_source(data, source, words)
+        return _from_source(data, source, words, vocab_size)
     if kind == "texts":
         data = vocabulary.tokenize(data)
     ids = vocabulary.encode(data)
@@ -818,7 +818,7 @@ def _oov_id(words: list[str]) -> int | None:
     return words.index("[UNK]") if "[UNK]" in words[:2] else None
 
 
-def _from_source(texts: list[str], source: TextSource, words: list[str]) -> TextBatch:
+def _from_source(texts: list[str], source: TextSource, words: list[str], vocab_size) -> TextBatch:
     ids = np.asarray(source.vectorize(list(texts)))
     if ids.ndim == 1 and len(ids) == len(texts):  # split=None gives one id per text
         ids = ids[:, None]
@@ -827,7 +827,7 @@ def _from_source(texts: list[str], source: TextSource, words: list[str]) -> Text
             f"source.vectorize returned {ids.dtype} {ids.shape} for {len(texts)} texts; "
             "expected int ids (batch, time)"
         )
-    _check_range(ids, len(words))
+    _check_range(ids, min(len(words), vocab_size))  # vocab_size: the Embedding may be smaller
     ids = ids.astype(np.int32)
     mask = ids != PAD_ID
     tokens = [[words[i] for i in r[m]] for r, m in zip(ids, mask, strict=True)]

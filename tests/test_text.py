@@ -479,6 +479,11 @@ def test_vocab_size_defaults_to_the_vocabulary():
         to_batch(np.array([[4]]), vocabulary=vocab)
     with pytest.raises(ValueError, match="not below 12"):
         to_batch(np.array([[12]]), source=FakeSource(adapted()))
+    # an Embedding smaller than the layer's vocabulary: the layer's ids are refused by name
+    source = FakeSource(adapted())
+    assert source.vectorize(["the a"]).tolist() == [[2, 6]]
+    with pytest.raises(ValueError, match=r"id 6 at row 0, position 1 is not below 5"):
+        to_batch(["the a"], source=source, vocab_size=5)
 
 
 def test_text_batch_slicing_and_checks():
