@@ -115,9 +115,9 @@ def _is_flag_half(piece: str) -> bool:
 def _graphemes(text: str, spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Join split-off combining marks / ZWJ sequences to their base; drop invisible tokens.
 
-    tensorflow-text and the treebank regex cut "cafe\u0301" into "cafe" + "\u0301" and an emoji
-    ZWJ sequence into its parts; a token made only of control / format characters (zero-width
-    space, BOM, NUL) is not a word.
+    tensorflow-text and the treebank regex cut "cafe" + U+0301 (a decomposed "café") in two,
+    and an emoji ZWJ sequence or a pair of flags into their parts; a token made only of
+    control / format characters (zero-width space, BOM, NUL) is not a word.
     """
     out: list[tuple[int, int]] = []
     for s, e in spans:
