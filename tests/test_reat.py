@@ -366,7 +366,7 @@ def test_hierarchy_levels_and_sums():
     assert [lv.level for lv in h.levels] == ["word", "phrase", "clause"]
     words = reat.explain_reat(chain, emb, mask, target).relevance[0]
     np.testing.assert_allclose(h["word"].scores, words[: len(SENTENCE)], atol=1e-12)
-    assert h["phrase"].texts == ["'s", "film", "entertaining"]
+    assert h["phrase"].texts == ["'s", "a good film", "entertaining"]  # adjectives kept
     assert h["phrase"].labels == ["VP", "NP", "VP"]
     assert h["clause"].texts[2] == "but odd ,"
     np.testing.assert_allclose(h["clause"].scores.sum(), h.total, atol=1e-12)
