@@ -2,6 +2,7 @@
 
 from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
 from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.corpus import CorpusWarning, explain_corpus, read_explanations
 from keras_relevance.explainer import (
     METHODS,
     ExampleExplanation,
@@ -23,6 +24,9 @@ from keras_relevance.text import Tokenized, Vocabulary, tokenize
 __version__ = "0.1.0"
 
 __all__ = [
+    "CorpusWarning",
+    "explain_corpus",
+    "read_explanations",
     "ExplanationLogger",
     "ExplanationWarning",
     "Heatmap",
