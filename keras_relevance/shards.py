@@ -48,7 +48,8 @@ def weights_fingerprint(model) -> str:
     """sha256 over every weight's path, dtype, shape and bytes, in `model.weights` order."""
     digest = hashlib.sha256()
     for w in model.weights:
-        value = np.ascontiguousarray(np.asarray(w.numpy() if hasattr(w, "numpy") else w))
+        value = getattr(w, "value", w)  # the backend tensor (Variable.numpy() warns in numpy 2)
+        value = np.ascontiguousarray(value.numpy() if hasattr(value, "numpy") else value)
         name = str(getattr(w, "path", None) or getattr(w, "name", ""))
         digest.update(f"{name}|{value.dtype.str}|{value.shape}".encode())
         digest.update(value.tobytes())
