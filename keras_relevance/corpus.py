@@ -160,14 +160,19 @@ def explain_corpus(
         progbar = keras.utils.Progbar(todo, unit_name="doc", stateful_metrics=["docs/s"])
     start, done = time.perf_counter(), 0
     pending: dict[int, dict] = {}
-    for batch in batches:
-        parts = _run_step(run, batch, strategy)
-        for inputs, outputs in parts:
-            for index in _add_rows(run, pending, inputs, outputs, shard_size):
-                _commit(run, store, pending, index)
-            done += len(inputs["doc_id"])
-        if progbar is not None:
-            progbar.update(done, values=[("docs/s", done / (time.perf_counter() - start))])
+    try:
+        for batch in batches:
+            parts = _run_step(run, batch, strategy)
+            for inputs, outputs in parts:
+                for index in _add_rows(run, pending, inputs, outputs, shard_size):
+                    _commit(run, store, pending, index)
+                done += len(inputs["doc_id"])
+            if progbar is not None:
+                progbar.update(done, values=[("docs/s", done / (time.perf_counter() - start))])
+    except tf.errors.OpError:
+        if run.error is not None:  # the input's own error, not TensorFlow's wrapping of it
+            raise run.error from None
+        raise
     for index in sorted(pending):
         _commit(run, store, pending, index)
     _report(problems)
@@ -196,6 +201,7 @@ class _Run:
         self.steps, self.source, self.vocabulary = steps, source, vocabulary
         self.problems = problems
         self.skip: set[int] = set()
+        self.error: Exception | None = None  # raised by the input generator
 
 
 def _vocab_hash(vocabulary) -> str | None:
@@ -214,8 +220,12 @@ def _dataset(run: _Run, shard_size: int, max_tokens: int, per_replica: int, plac
         return index % place["workers"] == place["worker"] and index not in run.skip
 
     def generate():
-        yield from corpus_data.documents(run.source, run.vocabulary, keep, max_tokens,
-                                         run.problems)
+        try:
+            yield from corpus_data.documents(run.source, run.vocabulary, keep, max_tokens,
+                                             run.problems)
+        except Exception as error:  # tf.data would turn it into an InvalidArgumentError
+            run.error = error
+            raise
 
     vec = tf.TensorSpec([None], tf.int32)
     signature = {

@@ -342,3 +342,75 @@ def test_multi_worker_two_local_processes_equal_single_device(saved, tmp_path):
     _same(kr.read_explanations(tmp_path), ref)
     agg = json.loads((tmp_path / "aggregates.json").read_text())
     assert agg["docs"] == 160 and agg["shards"] == 4
+
+
+# ------------------------------------------------------------------------------- bad input
+def test_empty_corpus_is_refused_and_writes_nothing(setup, tmp_path):
+    _, vocab, model = setup
+    with pytest.raises(ValueError, match="corpus is empty"):
+        _run(model, [], tmp_path / "a", vocab)
+    (tmp_path / "e.txt").write_bytes(b"")
+    with pytest.raises(ValueError, match="corpus is empty"):
+        _run(model, tmp_path / "e.txt", tmp_path / "b", vocab)
+    unknown = tf.data.Dataset.from_tensor_slices(["x"]).filter(lambda s: False)  # size unknown
+    with pytest.raises(ValueError, match="corpus is empty"):
+        _run(model, unknown, tmp_path / "c", vocab)
+    assert not [p for p in (tmp_path / "c").iterdir() if p.suffix in (".json", ".parquet")]
+
+
+def test_empty_oov_and_too_long_documents(setup, tmp_path):
+    _, vocab, model = setup
+    long_doc = " ".join(["good", "film"] * 50_000)  # 100k tokens
+    docs = ["", "zzz qqq xyzzy", long_doc, "a good film"]
+    with pytest.warns(kr.CorpusWarning, match=r"truncated .*doc_ids \[2\]"):
+        _run(model, docs, tmp_path, vocab, methods=("lrp",), max_tokens=10_000)
+    df = kr.read_explanations(tmp_path)
+    assert list(df.tokens[0]) == [] and list(df.relevance_lrp[0]) == []  # kept, nothing to score
+    assert list(df.tokens[1]) == ["zzz", "qqq", "xyzzy"]  # OOV words keep their text (id 1)
+    ex = kr.Explainer(model)
+    oov = ex.explain([[1, 1, 1]], method="lrp")
+    np.testing.assert_allclose(df.relevance_lrp[1], oov.relevance[0], rtol=1e-4, atol=1e-8)
+    assert len(df.tokens[2]) == 10_000 and len(df.relevance_lrp[2]) == 10_000
+    assert list(df.offsets[2][-1]) == [len(long_doc[: 10_000 * 5]) - 5, 10_000 * 5 - 1]
+    assert np.isfinite(np.asarray(df.relevance_lrp[2])).all()
+
+
+def test_non_utf8_line_is_replaced_and_reported(setup, tmp_path):
+    _, vocab, model = setup
+    (tmp_path / "c.txt").write_bytes(b"a good film\n\xff\xfe bad plot\nfun\n")
+    with pytest.warns(kr.CorpusWarning, match=r"not valid UTF-8.*c\.txt:2"):
+        _run(model, tmp_path / "c.txt", tmp_path / "out", vocab)
+    df = kr.read_explanations(tmp_path / "out")
+    assert df.doc_id.tolist() == [0, 1, 2]
+    assert "\ufffd" in "".join(df.tokens[1]) and list(df.tokens[1])[-2:] == ["bad", "plot"]
+
+
+def test_label_outside_classes_names_the_doc(setup, tmp_path):
+    _, vocab, model = setup
+    data = [("a good film", 1), ("bad", 0), ("dull plot", 5)]
+    with pytest.raises(ValueError, match=r"doc_id 2: label 5 is outside the model's 2 classes"):
+        _run(model, data, tmp_path / "a", vocab)
+    with pytest.raises(ValueError, match=r"doc_id 1: label -1 is not a class"):
+        _run(model, [("good", 0), ("bad", -1)], tmp_path / "b", vocab)
+    with pytest.raises(ValueError, match="needs vocabulary="):
+        kr.explain_corpus(model, ["good"], out=tmp_path / "c", quiet=True)
+    with pytest.raises(TypeError, match="method options go as"):
+        _run(model, ["good"], tmp_path / "d", vocab, eps=0.1)
+
+
+def test_cli_explain_corpus(setup, tmp_path, capsys):
+    from keras_relevance.cli import main
+
+    texts, vocab, model = setup
+    model.save(tmp_path / "m.keras")
+    vocab.save(tmp_path / "m.vocab.json")
+    (tmp_path / "c.txt").write_text("\n".join(texts[:30]) + "\n", encoding="utf-8")
+    args = ["explain-corpus", str(tmp_path / "m.keras"), str(tmp_path / "c.txt"), "--out",
+            str(tmp_path / "out"), "--methods", "lrp,sa", "--shard-size", "20", "--quiet"]
+    assert main(args) == 0
+    assert "explained 30 documents" in capsys.readouterr().out
+    df = kr.read_explanations(tmp_path / "out")
+    assert df.doc_id.tolist() == list(range(30)) and {"relevance_lrp", "relevance_sa"} <= set(df)
+    assert main(args + ["--no-resume"]) == 2
+    assert "overwrite" in capsys.readouterr().err
+    assert main(args) == 0 and "skipped 2 committed" in capsys.readouterr().out
