@@ -178,7 +178,8 @@ def explain_corpus(
     _report(problems)
     if strategy is not None and place["workers"] > 1:
         _barrier(strategy)
-    if not store.done:
+    total_shards = len(shards.committed_shards(out)[1])  # all workers' (after the barrier)
+    if not total_shards:
         raise ValueError("the corpus is empty: no documents to explain; nothing was written")
     if place["worker"] == 0:
         shards.write_json(Path(out) / "aggregates.json", corpus_stats.folder_aggregates(out))
@@ -187,7 +188,7 @@ def explain_corpus(
         "out": str(out),
         "docs": done,
         "skipped_shards": skipped,
-        "shards": len(shards.committed_shards(out)[1]),
+        "shards": total_shards,
         "seconds": seconds,
         "docs_per_second": done / seconds if seconds > 0 else float("nan"),
     }
@@ -323,25 +324,20 @@ def _add_rows(run: _Run, pending: dict, inputs: dict, outputs: dict, shard_size:
     """Buffer a batch's rows; return the shards that are complete (the stream moved past them)."""
     if len(inputs["doc_id"]) == 0:
         return []
-    has_offsets = run.source.has_text
+    offsets = np.stack([inputs["starts"], inputs["ends"]], axis=-1).astype(np.int32)
     for i, doc_id in enumerate(inputs["doc_id"].tolist()):
         length = int(inputs["length"][i])
-        tokens = [t.decode("utf-8") for t in inputs["tokens"][i][:length]]
         label = int(inputs["label"][i])
         row = {
             "doc_id": doc_id,
-            "tokens": tokens,
-            "offsets": (
-                [[int(s), int(e)] for s, e in zip(inputs["starts"][i][:length],
-                                                  inputs["ends"][i][:length], strict=True)]
-                if has_offsets else None
-            ),
+            "tokens": [t.decode("utf-8") for t in inputs["tokens"][i][:length]],
+            "offsets": offsets[i, :length] if run.source.has_text else None,
             "label": None if label < 0 else label,
-            "logits": outputs["logits"][i].tolist(),
+            "logits": outputs["logits"][i],
             "target": int(outputs["target"][i]),
         }
         for m in run.methods:
-            row[f"relevance_{m}"] = outputs[f"relevance_{m}"][i][:length].tolist()
+            row[f"relevance_{m}"] = outputs[f"relevance_{m}"][i, :length]
         entry = pending.setdefault(doc_id // shard_size, {"rows": [], "evals": {}})
         entry["rows"].append(row)
     index = int(inputs["doc_id"][0]) // shard_size

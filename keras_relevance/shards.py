@@ -128,12 +128,48 @@ def _write_table(table, f) -> None:
     pq.write_table(table, f, compression="zstd")
 
 
+def _row_offsets(lengths) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+
+
+def _float_lists(arrays):
+    """list<float32> from NumPy rows, without a Python float per value."""
+    import pyarrow as pa
+
+    values = [np.asarray(a, np.float32).reshape(-1) for a in arrays]
+    flat = np.concatenate(values) if values else np.zeros(0, np.float32)
+    return pa.ListArray.from_arrays(pa.array(_row_offsets([len(v) for v in values])), flat)
+
+
+def _offsets_column(arrays):
+    """list<list<int32>> of [start, end] pairs, or nulls where a row has none."""
+    import pyarrow as pa
+
+    kind = pa.list_(pa.list_(pa.int32()))
+    if all(a is None for a in arrays):
+        return pa.nulls(len(arrays), kind)
+    pairs = [np.asarray(a, np.int32).reshape(-1, 2) for a in arrays]
+    flat = np.concatenate(pairs).reshape(-1) if pairs else np.zeros(0, np.int32)
+    inner = pa.ListArray.from_arrays(pa.array(np.arange(0, len(flat) + 1, 2, dtype=np.int32)),
+                                     flat)
+    return pa.ListArray.from_arrays(pa.array(_row_offsets([len(p) for p in pairs])), inner)
+
+
 def write_shard(path: Path, rows: Sequence[Mapping], methods: Sequence[str], aggregates) -> None:
     """Atomically write one shard: `rows` (dicts with the schema's columns) + its aggregates."""
     import pyarrow as pa
 
     schema = _schema(methods).with_metadata({AGG_KEY: json.dumps(aggregates).encode()})
-    columns = {name: [row[name] for row in rows] for name in schema.names}
+    columns = {
+        "doc_id": pa.array([r["doc_id"] for r in rows], pa.int64()),
+        "tokens": pa.array([r["tokens"] for r in rows], pa.list_(pa.string())),
+        "offsets": _offsets_column([r["offsets"] for r in rows]),
+        "label": pa.array([r["label"] for r in rows], pa.int64()),
+        "logits": _float_lists([r["logits"] for r in rows]),
+        "target": pa.array([r["target"] for r in rows], pa.int64()),
+    }
+    for m in methods:
+        columns[f"relevance_{m}"] = _float_lists([r[f"relevance_{m}"] for r in rows])
     table = pa.table(columns, schema=schema)
     atomic_write(path, lambda f: _write_table(table, f))
 
