@@ -23,6 +23,7 @@ How it runs (docs/CORPUS.md has the full story):
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import warnings
@@ -47,7 +48,7 @@ def explain_corpus(
     model,
     data,
     methods: Sequence[str] = ("lrp",),
-    out: str | os.PathLike = "explanations",
+    out: str | os.PathLike | None = None,
     batch_size: int = 64,
     shard_size: int = 1000,
     strategy=None,
@@ -69,7 +70,8 @@ def explain_corpus(
             per line), .csv (header with `text` and optional `label`) or .tfrecord files.
         methods: explanation methods (names in `METHODS`); all explain the class the model
             predicts (the target of the first method).
-        out: output folder: shard-NNNNNN.parquet files, manifest(s), aggregates.json.
+        out: output folder (required): shard-NNNNNN.parquet files, manifest(s),
+            aggregates.json.
         batch_size: documents per explained batch (split across replicas under a strategy).
         shard_size: documents per shard (the unit of commit and resume).
         strategy: a `tf.distribute` strategy (Mirrored, MultiWorkerMirrored, ...) or None.
@@ -98,6 +100,8 @@ def explain_corpus(
 
     from keras_relevance.explainer import METHODS, Explainer
 
+    if out is None:
+        raise TypeError("explain_corpus needs out= (the folder for the shards)")
     methods = list(methods)
     if not methods or any(m not in METHODS for m in methods) or len(set(methods)) < len(methods):
         raise ValueError(f"methods must be distinct names from {sorted(METHODS)}, got {methods}")
@@ -297,7 +301,7 @@ def _run_step(run: _Run, batch, strategy) -> list[tuple[dict, dict]]:
         res = explain_batch(run, {k: v.numpy() for k, v in b.items()})
         evals = {k: res.pop(k) for k in list(res) if k.startswith("eval_")}
         tensors = {k: tf.constant(v) for k, v in res.items()}
-        tensors["_evals"] = tf.constant(repr(evals))  # plain Python: through strategy.run as text
+        tensors["_evals"] = tf.constant(json.dumps(evals))  # plain Python: through as text
         return tensors
 
     result = strategy.run(step, args=(batch,))
@@ -309,15 +313,9 @@ def _run_step(run: _Run, batch, strategy) -> list[tuple[dict, dict]]:
         if len(inputs["doc_id"]) == 0:
             continue
         outputs = {k: v.numpy() for k, v in r.items() if k != "_evals"}
-        outputs.update(_literal(r["_evals"].numpy().decode()))
+        outputs.update(json.loads(r["_evals"].numpy().decode()))
         parts.append((inputs, outputs))
     return parts
-
-
-def _literal(text: str) -> dict:
-    import ast
-
-    return ast.literal_eval(text)
 
 
 def _add_rows(run: _Run, pending: dict, inputs: dict, outputs: dict, shard_size: int) -> list:
