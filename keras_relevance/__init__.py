@@ -3,6 +3,7 @@
 from keras_relevance import rules
 from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
 from keras_relevance.capabilities import register_rule
+from keras_relevance.corpus import CorpusWarning, explain_corpus, read_explanations
 from keras_relevance.explainer import (
     METHODS,
     ExampleExplanation,
@@ -25,6 +26,9 @@ from keras_relevance.text import Tokenized, Vocabulary, tokenize
 __version__ = "0.1.0"
 
 __all__ = [
+    "CorpusWarning",
+    "explain_corpus",
+    "read_explanations",
     "ExplanationLogger",
     "ExplanationWarning",
     "Heatmap",

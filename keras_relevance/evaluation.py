@@ -84,14 +84,19 @@ class _Scorer:
             tf = self._tf
             chain = self.chain
             dtype = chain.compute_dtype
-            self._fn = tf.function(
-                lambda emb, mask: chain.logits(emb, mask),
-                input_signature=[
-                    tf.TensorSpec([None, None, dim], dtype),
-                    tf.TensorSpec([None, None], tf.bool),
-                ],
-                reduce_retracing=True,
-            )
+
+            def build():
+                return tf.function(
+                    lambda emb, mask: chain.logits(emb, mask),
+                    input_signature=[
+                        tf.TensorSpec([None, None, dim], dtype),
+                        tf.TensorSpec([None, None], tf.bool),
+                    ],
+                    reduce_retracing=True,
+                )
+
+            # cached on the chain: repeated metric calls (one per corpus batch) trace it once
+            self._fn = chain.cached(("evaluation.logits", dim), build)
         return self._fn
 
     def mask(self, ids) -> np.ndarray:
