@@ -100,29 +100,26 @@ def _heatmap_payload(
         logits = [_nums(row) for row in logits]
         if len(logits) != n:
             raise ValueError(f"logits: expected {n} rows, got {len(logits)}")
-    samples = []
-    for i, toks in enumerate(tokens):
-        sample_scores = {str(c): per_class[c][i] for c in classes}
-        samples.append(
-            {
-                "id": ids[i],
-                "tokens": toks,
-                "label": None if labels is None else labels[i],
-                "prediction": None if predictions is None else predictions[i],
-                "logits": None if logits is None else logits[i],
-                "scores": sample_scores,
-            }
-        )
-    header = {
-        "summary": metadata.HEATMAP,
-        "method": str(method),
-        "classes": classes,
-        "class_names": None if class_names is None else [str(c) for c in class_names],
-        "num_samples": n,
-        "ids": ids,
-        "labels": labels,
-        "predictions": predictions,
-    }
+    samples = [
+        metadata.SampleRecord(
+            id=ids[i],
+            tokens=toks,
+            scores={str(c): per_class[c][i] for c in classes},
+            label=None if labels is None else labels[i],
+            prediction=None if predictions is None else predictions[i],
+            logits=None if logits is None else logits[i],
+        ).to_json()
+        for i, toks in enumerate(tokens)
+    ]
+    header = metadata.HeatmapHeader(
+        method=str(method),
+        classes=classes,
+        num_samples=n,
+        ids=ids,
+        class_names=None if class_names is None else [str(c) for c in class_names],
+        labels=labels,
+        predictions=predictions,
+    ).to_json()
     return header, samples
 
 
@@ -201,6 +198,7 @@ def deletion_curve(
     random_mean: Sequence[float] | None = None,
     random_std: Sequence[float] | None = None,
     kind: str = "correct",
+    n: int | None = None,
 ) -> bool:
     """Writes word-deletion curves: accuracy after 0..K deleted words, one curve per method.
 
@@ -214,6 +212,10 @@ def deletion_curve(
         random_std: its standard deviation (drawn as a band), same length.
         kind: ``"correct"`` (delete most relevant first on correctly classified sentences) or
             ``"misclassified"`` (least relevant first on misclassified ones).
+        n: the number of sentences behind the curves (shown beside them).
+
+    The payload also holds each method's AOPC and its area to the random baseline
+    (`metadata.deletion_scores`), so that the dashboard can draw them over steps.
 
     Returns:
         True if written, False if there is no default summary writer.
@@ -246,13 +248,10 @@ def deletion_curve(
         random = {"mean": mean, "std": std}
     elif random_std is not None:
         raise ValueError("random_std given without random_mean")
-    header = {
-        "summary": metadata.DELETION,
-        "kind": kind,
-        "num_samples": 0,
-        "x": xs,
-        "curves": out,
-        "random": random,
-    }
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0):
+        raise ValueError(f"n must be a count of sentences, got {n!r}")
+    header = metadata.DeletionRecord.build(
+        kind, xs, out, random, None if n is None else int(n)
+    ).to_json()
     md = metadata.create_summary_metadata(metadata.DELETION, kind=kind, description=description)
     return _write(name, (header, None), step, md, "deletion_curve_summary")

@@ -41,6 +41,18 @@ def _curve(kind, i):
     return fall if kind == "correct" else [1.0 - v for v in fall]
 
 
+def _n_sentences(kind, step):
+    return 40 + step if kind == "correct" else 7
+
+
+def _aopc_and_area(kind, method_index, step):
+    """AOPC and area to random from the curve formulas, in float64 NumPy (not the plugin's code)."""
+    curve = np.array(_curve(kind, method_index), np.float64)
+    rnd = np.array(_curve(kind, -1.5), np.float64)
+    sign = 1.0 if kind == "correct" else -1.0
+    return (sign * (curve[0] - curve)).mean(), (sign * (rnd - curve)).mean()
+
+
 def _relevance(length, c, m, step):
     """Logged relevance: signed, different per class, method (m) and step; exact to recompute."""
     base = np.linspace(-1.0, 1.0, length) * (1 if c else -1) * (1 + m) * (1 + step / 10)
@@ -74,6 +86,7 @@ def _write_run(run_dir, steps=STEPS, methods=METHODS):
                     random_mean=_curve(kind, -1.5),
                     random_std=[0.0, 0.05, 0.07, 0.08],
                     kind=kind,
+                    n=_n_sentences(kind, step),
                 )
     writer.close()
 
@@ -229,22 +242,20 @@ def test_heatmaps_pages_steps_filters(tb_plugin):
     assert s0["label"] == 1 and s0["prediction"] == 1
     expected = _relevance(4, 1, METHODS.index("sa"), STEPS[-1])
     assert s0["scores"]["1"] == pytest.approx(expected, rel=1e-5)
-    page = tb_plugin.heatmaps_impl(
-        CTX, "", run="train", method="sa", step="5", offset="1", limit="1"
-    )
+    page = tb_plugin.heatmaps_impl(CTX, "", run="train", method="sa", step=5, offset=1, limit=1)
     assert page["step"] == 5 and [s["id"] for s in page["samples"]] == ["s1"]
     assert page["total"] == 3
     assert page["samples"][0]["scores"]["0"] == pytest.approx(_relevance(6, 0, 1, 5), rel=1e-5)
     wrong = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", filter="misclassified")
     assert [s["id"] for s in wrong["samples"]] == ["s2"] and wrong["total"] == 1
-    only = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", target="0")
+    only = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", target=0)
     assert list(only["samples"][0]["scores"]) == ["0"]
-    past = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", offset="10")
+    past = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", offset=10)
     assert past["samples"] == [] and past["total"] == 3
 
 
 def test_sample_side_by_side_and_history(tb_plugin):
-    side = tb_plugin.sample_impl(CTX, "", run="train", id="s1", step="2")
+    side = tb_plugin.sample_impl(CTX, "", run="train", id="s1", step=2)
     assert side["step"] == 2
     assert [m["method"] for m in side["methods"]] == ["lrp", "reat", "sa"]
     for m in side["methods"]:
@@ -262,53 +273,76 @@ def test_deletion_curves(tb_plugin):
     assert curves["correct"]["x"] == [0, 1, 2, 3]
     assert curves["correct"]["curves"]["sa"] == pytest.approx(_curve("correct", 1))
     assert curves["misclassified"]["random"]["std"] == pytest.approx([0.0, 0.05, 0.07, 0.08])
-    one = tb_plugin.deletion_curves_impl(CTX, "", run="eval", tag="deletion/correct", step="0")
+    one = tb_plugin.deletion_curves_impl(CTX, "", run="eval", tag="deletion/correct", step=0)
     assert [c["step"] for c in one["deletion_curves"]] == [0]
 
 
+def test_aopc_over_steps(tb_plugin):
+    for kind in metadata.DELETION_KINDS:
+        body = tb_plugin.aopc_impl(CTX, "", run="train", kind=kind)
+        assert sorted(body) == sorted(METHODS)
+        for i, method in enumerate(METHODS):
+            points = body[method]
+            assert [p["step"] for p in points] == list(STEPS)
+            aopc, area = _aopc_and_area(kind, i, 0)
+            for p in points:
+                assert p["aopc"] == pytest.approx(aopc, abs=1e-6)
+                assert p["area"] == pytest.approx(area, abs=1e-6)
+                assert p["n"] == _n_sentences(kind, p["step"])
+    assert tb_plugin.handle("/aopc", CTX, "", {"run": "eval"})["lrp"][0]["step"] == 0
+    curves = tb_plugin.deletion_curves_impl(CTX, "", run="train", tag="deletion/correct", step=5)
+    (item,) = curves["deletion_curves"]
+    assert item["n"] == 45
+    assert item["aopc"]["sa"] == pytest.approx(_aopc_and_area("correct", 1, 5)[0])
+
+
 BAD_REQUESTS = [
-    ("heatmaps_impl", {"run": "../../etc", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "/etc/passwd", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "train/../../x", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "C:\\x", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "nope", "tag": "heatmap/lrp"}, 404),
-    ("heatmaps_impl", {"run": None, "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "train\x00", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "x" * 10_000, "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "train"}, 400),
-    ("heatmaps_impl", {"run": "train", "tag": "heatmap/nope"}, 404),
-    ("heatmaps_impl", {"run": "train", "tag": "deletion/correct"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "<script>"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "nope"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "3"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "1e3"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "9" * 40}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "99999999999999999999"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "offset": "-1"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "offset": "1" * 30}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "0"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "100000"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "ten"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "filter": "odd"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "target": "7"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "target": "x"}, 400),
-    ("sample_impl", {"run": "train", "id": "nope"}, 404),
-    ("sample_impl", {"run": "train", "id": None}, 400),
-    ("sample_impl", {"run": "../../etc", "id": "s0"}, 400),
-    ("sample_impl", {"run": "train", "id": "s0", "step": "4"}, 404),
-    ("sample_history_impl", {"run": "train", "method": "lrp", "id": "nope"}, 404),
-    ("deletion_curves_impl", {"run": "train", "tag": "heatmap/lrp"}, 404),
-    ("deletion_curves_impl", {"run": "train", "step": "x"}, 400),
-    ("deletion_curves_impl", {"run": "train", "tag": "deletion/correct", "step": "3"}, 404),
+    ("/heatmaps", {"run": "../../etc", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "/etc/passwd", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "train/../../x", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "C:\\x", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "nope", "tag": "heatmap/lrp"}, 404),
+    ("/heatmaps", {"run": None, "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "train\x00", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "x" * 10_000, "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "train"}, 400),
+    ("/heatmaps", {"run": "train", "tag": "heatmap/nope"}, 404),
+    ("/heatmaps", {"run": "train", "tag": "deletion/correct"}, 404),
+    ("/heatmaps", {"run": "train", "method": "<script>"}, 400),
+    ("/heatmaps", {"run": "train", "method": "nope"}, 404),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "3"}, 404),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "1e3"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "9" * 40}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "99999999999999999999"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "offset": "-1"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "offset": "1" * 30}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "limit": "0"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "limit": "100000"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "limit": "ten"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "filter": "odd"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "class": "7"}, 404),
+    ("/heatmaps", {"run": "train", "method": "lrp", "class": "x"}, 400),
+    ("/sample", {"run": "train", "id": "nope"}, 404),
+    ("/sample", {"run": "train", "id": None}, 400),
+    ("/sample", {"run": "../../etc", "id": "s0"}, 400),
+    ("/sample", {"run": "train", "id": "s0", "step": "4"}, 404),
+    ("/sample_history", {"run": "train", "method": "lrp", "id": "nope"}, 404),
+    ("/deletion_curves", {"run": "train", "tag": "heatmap/lrp"}, 404),
+    ("/deletion_curves", {"run": "train", "step": "x"}, 400),
+    ("/deletion_curves", {"run": "train", "tag": "deletion/correct", "step": "3"}, 404),
+    ("/aopc", {"run": "train", "kind": "other"}, 400),
+    ("/aopc", {"run": "nope"}, 404),
+    ("/aopc", {"run": "../x"}, 400),
 ]
 
 
-@pytest.mark.parametrize(("impl", "args", "code"), BAD_REQUESTS)
-def test_bad_requests_are_4xx_with_a_message(tb_plugin, impl, args, code):
+@pytest.mark.parametrize(("route", "args", "code"), BAD_REQUESTS)
+def test_bad_requests_are_4xx_with_a_message(tb_plugin, route, args, code):
+    """Raw query strings through the route's parser (`params.parse`) and its `*_impl`."""
     from keras_relevance_tb.plugin import RouteError
 
     with pytest.raises(RouteError) as info:
-        getattr(tb_plugin, impl)(CTX, "", **args)
+        tb_plugin.handle(route, CTX, "", args)
     assert info.value.code == code
     assert info.value.message
 
