@@ -5,7 +5,8 @@ only) one JSON line per sample. Header of a heatmap::
 
     {"version": 1, "summary": "token_heatmap", "method": "lrp", "classes": [0, 1],
      "class_names": ["neg", "pos"] | null, "num_samples": n, "ids": ["0", ...],
-     "labels": [1, ...] | null, "predictions": [0, ...] | null}
+     "labels": [1, ...] | null, "predictions": [0, ...] | null,
+     "max_abs": {"0": 1.3, "1": 1.4} | null}
 
 and each sample line::
 
@@ -258,6 +259,16 @@ def _opt_nums(value: Any, what: str) -> list | None:
     return _opt_list(value, what, (int, float))
 
 
+def _max_abs(value: Any) -> dict[str, float] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+    ):
+        raise PayloadError("heatmap header: max_abs must map classes to numbers")
+    return {str(k): float(v) for k, v in value.items()}
+
+
 @dataclasses.dataclass(frozen=True)
 class HeatmapHeader:
     """The header line of a `token_heatmap` payload (one method, one step, all samples)."""
@@ -269,10 +280,13 @@ class HeatmapHeader:
     class_names: list[str] | None = None
     labels: list[int] | None = None
     predictions: list[int] | None = None
+    # largest |relevance| over all samples, per class (the dashboard's per-step colour scale)
+    max_abs: dict[str, float] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
             "summary": HEATMAP,
+            "max_abs": self.max_abs,
             "method": self.method,
             "classes": self.classes,
             "class_names": self.class_names,
@@ -300,6 +314,7 @@ class HeatmapHeader:
             class_names=_opt_list(data.get("class_names"), "heatmap header class_names", str),
             labels=_opt_list(data.get("labels"), "heatmap header labels"),
             predictions=_opt_list(data.get("predictions"), "heatmap header predictions"),
+            max_abs=_max_abs(data.get("max_abs")),
         )
         for name in ("ids", "labels", "predictions"):
             values = getattr(out, name)

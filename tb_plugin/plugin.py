@@ -104,6 +104,18 @@ class _Entry:
     def index_of(self) -> dict[str, int]:
         return {s: i for i, s in enumerate(self.header.ids)}
 
+    @functools.cached_property
+    def max_abs(self) -> dict[str, float]:
+        """Largest |relevance| per class over all samples: logged, or computed once here."""
+        if self.header.max_abs is not None:
+            return self.header.max_abs
+        out = {str(c): 0.0 for c in self.header.classes}
+        for i in range(self.payload.num_records):
+            for c, values in self.payload.record(i).get("scores", {}).items():
+                finite = [abs(v) for v in values or () if isinstance(v, int | float)]
+                out[c] = max([out.get(c, 0.0), *finite])
+        return out
+
 
 class _PayloadCache:
     """LRU of parsed payloads keyed by (experiment, run, tag, step, wall_time), bounded in bytes."""
@@ -409,6 +421,7 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             "classes": header.classes,
             "class_names": header.class_names,
             "num_samples": n,
+            "max_abs": entry.max_abs,
             "filter": filter,
             "total": total,
             "offset": offset,
@@ -455,6 +468,7 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
                     **item,
                     "classes": entry.header.classes,
                     "class_names": entry.header.class_names,
+                    "max_abs": entry.max_abs,
                     "sample": self._sample(entry, i),
                     "error": None,
                 }

@@ -71,6 +71,7 @@ def _heatmap_payload(
     classes = sorted(int(c) for c in scores)
     lengths = [len(t) for t in tokens]
     per_class: dict[int, list] = {}
+    max_abs: dict[str, float] = {}
     for c, arrays in scores.items():
         arrays = list(arrays)
         if len(arrays) != n:
@@ -86,6 +87,9 @@ def _heatmap_payload(
         flat = _nums(np.concatenate(cut)) if cut else []  # one vectorised pass per class
         bounds = np.cumsum([0, *lengths]).tolist()
         per_class[int(c)] = [flat[bounds[i] : bounds[i + 1]] for i in range(n)]
+        finite = np.abs(np.concatenate(cut)) if cut else np.zeros(0)
+        finite = finite[np.isfinite(finite)]
+        max_abs[str(int(c))] = _num(finite.max()) if finite.size else 0.0
     if sample_ids is None:
         ids = [str(i) for i in range(n)]
     else:
@@ -119,6 +123,7 @@ def _heatmap_payload(
         class_names=None if class_names is None else [str(c) for c in class_names],
         labels=labels,
         predictions=predictions,
+        max_abs=max_abs,
     ).to_json()
     return header, samples
 

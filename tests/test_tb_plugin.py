@@ -406,13 +406,12 @@ def _get(url):
     return status, body, ctype
 
 
-@pytest.fixture(scope="module")
-def tensorboard_url(logdir, tmp_path_factory):
-    log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+def _start_tensorboard(logdir, log, reload_interval=0, runs=2):
+    """(process, url) of a `tensorboard` serving `logdir` once it lists `runs` runs of ours."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [
         sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0",
-        "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", "0",
+        "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", str(reload_interval),
     ]  # fmt: skip  (no --samples_per_plugin: the entry-point loader keeps every step)
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -431,20 +430,35 @@ def tensorboard_url(logdir, tmp_path_factory):
         while True:  # the first load runs in the background: wait until our data is listed
             status, listing, _ = _get(f"{url}/data/plugins_listing")
             if status == 200 and listing.get(metadata.PLUGIN_NAME, {}).get("enabled"):
-                status, runs, _ = _get(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/runs")
-                if status == 200 and len(runs["runs"]) == 2:
+                status, body, _ = _get(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/runs")
+                if status == 200 and len(body["runs"]) == runs:
                     break
             if time.monotonic() > deadline:
                 pytest.fail(f"keras_relevance never became active: {listing}")
             time.sleep(0.3)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, url
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def tensorboard_url(logdir, tmp_path_factory):
+    log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+    proc, url = _start_tensorboard(logdir, log)
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def test_server_lists_the_plugin_as_active(tensorboard_url):
@@ -523,11 +537,15 @@ class _Dom(HTMLParser):
     def __init__(self):
         super().__init__()
         self.elements, self.rows, self.spans = [], {}, []
+        self.svg = None  # classes of the <svg> being read (charts do not nest)
         self._row, self._row_depth, self._depth, self._span = None, 0, 0, None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         classes = (a.get("class") or "").split()
+        if tag == "svg":
+            self.svg = classes
+        a["_svg"] = self.svg
         self.elements.append((tag, classes, a))
         self._depth += 1
         if tag == "div" and "kr-row" in classes:
@@ -592,8 +610,25 @@ def test_dashboard_renders_heatmaps_and_deletion_chart(tensorboard_url, tb_plugi
     # Deletion curves: one SVG per kind, a line per method plus random and its band.
     charts = [e for e in dom.elements if e[0] == "svg" and "kr-deletion-chart" in e[1]]
     assert len(charts) == 2
-    lines = [e[2]["data-method"] for e in dom.elements if e[0] == "path" and "kr-line" in e[1]]
+    lines = [
+        e[2]["data-method"]
+        for e in dom.elements
+        if e[0] == "path" and "kr-line" in e[1] and "kr-deletion-chart" in e[2]["_svg"]
+    ]
     assert sorted(lines) == sorted([*METHODS, "random"] * 2)
+    # AOPC over steps: one line per method through the logged values, and the random baseline.
+    aopc = {
+        e[2]["data-method"]: e[2].get("data-values")
+        for e in dom.elements
+        if e[0] == "path" and "kr-line" in e[1] and "kr-aopc-chart" in e[2]["_svg"]
+    }
+    assert sorted(aopc) == sorted([*METHODS, "random"])
+    for i, method in enumerate(METHODS):
+        points = [p.split(":") for p in aopc[method].split()]
+        assert [int(step) for step, _ in points] == list(STEPS)
+        expected, _ = _aopc_and_area("correct", i, 0)
+        assert [float(v) for _, v in points] == pytest.approx([expected] * len(STEPS), abs=1e-6)
+    assert "n = 70 sentences" in dom_text  # 40 + the latest step (30)
     assert [e for e in dom.elements if e[0] == "polygon" and "kr-band" in e[1]]
 
     ARTIFACTS.mkdir(exist_ok=True)
