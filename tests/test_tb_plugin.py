@@ -649,3 +649,78 @@ def test_loader_keeps_every_step_unless_the_user_chose():
     flags = argparse.Namespace(samples_per_plugin={metadata.PLUGIN_NAME: 5})
     KerasRelevanceLoader().fix_flags(flags)
     assert flags.samples_per_plugin == {metadata.PLUGIN_NAME: 5}
+
+
+@needs_chromium
+@pytest.mark.browser
+def test_dashboard_is_live_and_scales_as_computed(tmp_path):
+    """A page opened on steps 0-1 shows step 2 once it is written (no reload); switching the
+    colour scale recolours the tokens exactly as computed here from the logged values."""
+    from _cdp import Browser
+
+    run_dir = tmp_path / "logs" / "live"
+    tokens = _sentences()
+    writer = tf.summary.create_file_writer(str(run_dir))
+
+    def write(step):
+        with writer.as_default():
+            scores = {c: [_relevance(len(t), c, 0, step) for t in tokens] for c in (0, 1)}
+            summary.token_heatmap("heatmap/lrp", tokens, scores, step=step, method="lrp",
+                                  labels=[1, 0, 1], predictions=[1, 0, 0],
+                                  class_names=["negative", "positive"])
+        writer.flush()
+
+    write(0)
+    write(1)
+    proc, url = _start_tensorboard(tmp_path / "logs", tmp_path / "tb.log", reload_interval=1,
+                                   runs=1)
+    browser = None
+    try:
+        page = f"{url}/data/plugin_entry.html?name={metadata.PLUGIN_NAME}&poll=500"
+        browser = Browser(CHROMIUM, str(tmp_path / "profile"), page)
+        browser.wait_for("document.body && document.body.dataset.krStep === '1'")
+        polls = int(browser.evaluate("document.body.dataset.krPolls || '0'"))
+        write(2)
+        browser.wait_for("document.body.dataset.krStep === '2'", timeout=40)
+        assert int(browser.evaluate("document.body.dataset.krPolls")) > polls
+        assert browser.evaluate("document.querySelector('#kr-step').value") == "2"
+        assert browser.evaluate("document.querySelector('#kr-step').max") == "2"
+
+        read_spans = """[...document.querySelectorAll('#kr-list .kr-row')].map((row) => [
+            row.dataset.id, [...row.querySelectorAll('.kr-token')].map((s) =>
+            [Number(s.dataset.score), s.style.backgroundColor])])"""
+        predicted = {"0": 1, "1": 0, "2": 0}
+        # independent step maximum: every sample, both classes, at step 2
+        step_max = max(abs(v) for t in tokens for c in (0, 1) for v in _relevance(len(t), c, 0, 2))
+
+        def check(scale_of):
+            rows = browser.evaluate(read_spans)
+            assert [r[0] for r in rows] == ["0", "1", "2"]
+            for sample_id, spans in rows:
+                i = int(sample_id)
+                expected = _relevance(len(tokens[i]), predicted[sample_id], 0, 2)
+                assert [s[0] for s in spans] == pytest.approx(expected, rel=1e-5)
+                for (_score, colour), value in zip(spans, expected, strict=True):
+                    assert colour == _token_color(value, scale_of(expected))
+
+        check(lambda scores: max(abs(v) for v in scores))  # per sentence (default)
+        set_scale = """(() => {{ const s = document.querySelector('#kr-scale'); s.value = '{0}';
+            s.dispatchEvent(new Event('change')); return true; }})()"""
+        browser.evaluate(set_scale.format("step"))
+        check(lambda scores: step_max)
+        assert float(browser.evaluate("document.querySelector('#kr-legend').dataset.scale")) == (
+            pytest.approx(step_max, rel=1e-5)
+        )
+        browser.evaluate("""(() => { const f = document.querySelector('#kr-fixed'); f.value = '0.5';
+            f.dispatchEvent(new Event('change')); return true; })()""")
+        browser.evaluate(set_scale.format("fixed"))
+        check(lambda scores: 0.5)
+        legend = browser.evaluate("document.querySelector('#kr-legend').textContent")
+        assert "supports the predicted class" in legend and "speaks against" in legend
+        assert "+0.500" in legend
+        assert "scale=fixed" in browser.evaluate("location.hash")
+    finally:
+        if browser is not None:
+            browser.close()
+        writer.close()
+        _stop(proc)
