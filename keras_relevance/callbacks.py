@@ -11,7 +11,8 @@ Each logged epoch writes, into the run `<log_dir>/explanations` (beside the `tra
 - with `stock_dashboards=True`, also for TensorBoard without the plugin: one PNG per method and
   target class (`heatmap_image/<method>/class_<c>`, all samples stacked, Images dashboard) and
   the deletion curves as scalars (`deletion/<kind>/<method>/k=<k>` for each number of deleted
-  words k, and `deletion/<kind>/<method>/mean`, the curve's mean; Scalars dashboard, x = epoch).
+  words k, `deletion/<kind>/<method>/mean`, the curve's mean, and `.../aopc`, its AOPC;
+  Scalars dashboard, x = epoch).
 
 The step is the epoch index, as for `keras.callbacks.TensorBoard`'s epoch summaries. Explanation
 errors never stop training: they become `ExplanationWarning`s and the epoch's other summaries
@@ -356,8 +357,17 @@ class ExplanationLogger(keras.callbacks.Callback):
 
     def _log_deletion_scalars(self, kind: str, x, curves: dict, step: int) -> None:
         import tensorflow as tf
+        from keras_relevance_tb.metadata import deletion_scores
 
+        aopc, _, _ = deletion_scores(curves, None, kind)
         for name, curve in curves.items():
+            if aopc.get(name) is not None:
+                tf.summary.scalar(
+                    f"deletion/{kind}/{name}/aopc",
+                    aopc[name],
+                    step=step,
+                    description=f"AOPC of the {kind} deletion curve (accuracy)",
+                )
             values = np.asarray(curve, dtype=np.float64)
             for k, value in zip(x, values, strict=True):
                 tf.summary.scalar(f"deletion/{kind}/{name}/k={int(k)}", float(value), step=step)
@@ -402,6 +412,7 @@ class ExplanationLogger(keras.callbacks.Callback):
                 random_mean=entry.get("random_mean"),
                 random_std=entry.get("random_std"),
                 kind=kind,
+                n=int(entry["n"]),
             )
             if self.stock_dashboards:
                 try:

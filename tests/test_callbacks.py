@@ -260,6 +260,15 @@ def test_deletion_curves_logged(tmp_path, vocab, data, model):
         assert set(payload["curves"]) == {"sa"}
         assert payload["x"] == [0, 1, 2, 3, 4, 5]
         assert len(payload["random"]["mean"]) == 6 and len(payload["random"]["std"]) == 6
+        # n sentences behind the curve; AOPC and area to random from the formula, in NumPy
+        predicted = model.predict(x[:8], verbose=0).argmax(-1)
+        correct = int((predicted == y[:8]).sum())
+        assert payload["n"] == (correct if payload["kind"] == "correct" else 8 - correct)
+        curve = np.asarray(payload["curves"]["sa"], np.float64)
+        rnd = np.asarray(payload["random"]["mean"], np.float64)
+        sign = 1.0 if payload["kind"] == "correct" else -1.0
+        assert payload["aopc"]["sa"] == pytest.approx((sign * (curve[0] - curve)).mean(), abs=1e-6)
+        assert payload["area"]["sa"] == pytest.approx((sign * (rnd - curve)).mean(), abs=1e-6)
 
 
 # ---- examples/demo.py (`make demo`) ----------------------------------------------------------
@@ -381,6 +390,9 @@ def test_stock_dashboards_images_and_scalars(tmp_path, vocab, data, model):
                 tag = f"deletion/{kind}/{name}/k={int(k)}"
                 assert scalar(tag) == pytest.approx(value, abs=1e-6)
             assert scalar(f"deletion/{kind}/{name}/mean") == pytest.approx(np.mean(curve), 1e-6)
+            sign = 1.0 if kind == "correct" else -1.0
+            aopc = np.mean([sign * (curve[0] - v) for v in curve])
+            assert scalar(f"deletion/{kind}/{name}/aopc") == pytest.approx(aopc, abs=1e-5)
     assert plugin | scalars | set(images) == set(tags)
 
 
