@@ -1,5 +1,7 @@
 """keras-relevance: explainable LSTM/GRU/CNN text classifiers for Keras 3."""
 
+# First: for the `keras-relevance` command only, TensorFlow loads without its start-up log lines.
+from keras_relevance import _quiet  # noqa: F401  (side effect: _quiet.before_tensorflow())
 from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
 from keras_relevance.chain import MethodResult, ModelChain
 from keras_relevance.explainer import (
