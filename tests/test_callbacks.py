@@ -1,5 +1,6 @@
 """ExplanationLogger on a tiny bi-LSTM: events read back, failing methods, beside TensorBoard."""
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -61,6 +62,8 @@ def read_run(run_dir):
     acc.Reload()
     out = {}
     for tag in acc.Tags()["tensors"]:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name != metadata.PLUGIN_NAME:
+            continue  # stock dashboards' images and scalars
         out[tag] = {
             event.step: metadata.parse_payload(event.tensor_proto.string_val[0])
             for event in acc.Tensors(tag)
@@ -316,7 +319,26 @@ def test_demo_embedded_data_no_serve(tmp_path, capsys):
         ]
     )
     assert code == 0
-    _check_demo_logdir(logdir, capsys)
+    events = _check_demo_logdir(logdir, capsys)
+    # the embedded data gets deletion curves too, on its dev split (not its test split)
+    assert {"deletion/correct", "deletion/misclassified"} & set(events)
+    assert not {t for t, _ in demo.EMBEDDED_DEV} & {t for t, _ in demo.EMBEDDED_TEST}
+    assert json.loads((logdir / "model.meta.json").read_text())["class_names"] == demo.CLASS_NAMES
+
+
+def test_demo_refuses_a_busy_port_before_training(tmp_path, capsys):
+    import socket
+
+    demo = _demo_module()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["--data", str(tmp_path / "none"), "--logdir", str(tmp_path / "r"), "--port"]
+        assert demo.main([*argv, str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is busy" in err and f"PORT={port + 1}" in err
+    assert not (tmp_path / "r").exists()  # refused before training
 
 
 @pytest.mark.slow
