@@ -8,6 +8,9 @@ Each logged epoch writes, into the run `<log_dir>/explanations` (beside the `tra
   predictions, labels and logits;
 - with `deletion_data=(ids, labels)`: `deletion_curve` summaries `deletion/correct` and
   `deletion/misclassified`, one curve per method plus the random baseline;
+- with `summary_data=(ids or texts[, labels])` (by default the `deletion_data` sentences):
+  `top_words` summaries `top_words/<method>`, per class the words with the highest and lowest
+  mean relevance for the predicted class over those sentences, with their counts;
 - with `stock_dashboards=True`, also for TensorBoard without the plugin: one PNG per method and
   target class (`heatmap_image/<method>/class_<c>`, all samples stacked, Images dashboard) and
   the deletion curves as scalars (`deletion/<kind>/<method>/k=<k>` for each number of deleted
@@ -78,6 +81,10 @@ class ExplanationLogger(keras.callbacks.Callback):
             show, for users who cannot install the plugin. Off by default (it costs drawing
             time and disk).
         image_width: width in pixels of the heatmap images.
+        summary_data: optional sentences (ids, texts, or a pair with labels) whose top words per
+            class (mean relevance for the predicted class, with counts) are logged per method
+            every logged epoch; defaults to the `deletion_data` sentences. `False`: none.
+        top_k: words per list of the top-words summary.
 
     Raises:
         ValueError: no samples, an empty text, or texts without a vocabulary (at construction,
@@ -108,6 +115,8 @@ class ExplanationLogger(keras.callbacks.Callback):
         explain_options: dict[str, dict[str, Any]] | None = None,
         stock_dashboards: bool = False,
         image_width: int = 640,
+        summary_data=None,
+        top_k: int = 10,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -139,6 +148,19 @@ class ExplanationLogger(keras.callbacks.Callback):
         self.deletion_data = None
         if deletion_data is not None:
             self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        self.top_k = top_k
+        self.summary_ids = None
+        if summary_data is False:
+            pass
+        elif summary_data is not None:
+            if not (_is_ids_and_labels(summary_data) or isinstance(summary_data, tuple | list)):
+                raise ValueError("summary_data must be ids, texts or (ids or texts, labels)")
+            data = summary_data[0] if _is_pair(summary_data) else summary_data
+            self.summary_ids = _prepare_samples(data, vocabulary, max_len)[0]
+        elif self.deletion_data is not None:
+            self.summary_ids = self.deletion_data[0]
 
         self.skipped_methods: list[str] = []
         self.logged_epochs: list[int] = []
@@ -268,6 +290,13 @@ class ExplanationLogger(keras.callbacks.Callback):
                         f"{_describe(error)}"
                     )
             writer.flush()
+            if self.summary_ids is not None and heatmaps:
+                try:
+                    self._log_top_words(list(heatmaps), step)
+                except Exception as error:
+                    messages.append(
+                        f"ExplanationLogger: top words at step {step} failed: {_describe(error)}"
+                    )
             if self.deletion_data is not None and heatmaps:
                 try:
                     messages.extend(self._log_deletion(list(heatmaps), step))
@@ -377,6 +406,41 @@ class ExplanationLogger(keras.callbacks.Callback):
                 step=step,
                 description=f"mean accuracy over 0..{int(x[-1])} deleted words ({kind})",
             )
+
+    def _log_top_words(self, methods: list[str], step: int) -> None:
+        """Per method, the top words per predicted class over `summary_data` (mean relevance)."""
+        from keras_relevance_tb import summary
+
+        from keras_relevance import evaluation
+
+        explainer = self._get_explainer()
+        ids = self.summary_ids
+        predictions = _predictions(np.asarray(explainer.predict_logits(ids), dtype=np.float64))
+        tokens = [self._words(row) for row in ids]
+        for method in methods:
+            options = self.explain_options.get(method, {})
+            explanation = explainer.explain(ids, method=method, target=predictions, **options)
+            relevance = np.asarray(explanation.relevance, dtype=np.float64)
+            rows = [relevance[i, : len(t)] for i, t in enumerate(tokens)]
+            words = evaluation.top_words(tokens, rows, predictions, k=self.top_k, min_count=2)
+            summary.top_words(
+                f"top_words/{method}",
+                words,
+                step=step,
+                method=method,
+                n=len(ids),
+                class_names=self.class_names,
+                description=f"words by mean {method} relevance for the predicted class",
+            )
+
+    def _words(self, row) -> list[str]:
+        """The tokens of an id row (padding dropped): words with a vocabulary, else the ids."""
+        row = [int(t) for t in np.asarray(row).reshape(-1)]
+        while row and row[-1] == 0:
+            row.pop()
+        if self.vocabulary is None:
+            return [str(t) for t in row]
+        return [self.vocabulary.id_to_token(t) for t in row]
 
     def _log_deletion(self, methods: list[str], step: int) -> list[str]:
         """Deletion curves (plugin summaries, and scalars with `stock_dashboards`); → warnings."""
@@ -493,6 +557,17 @@ def _is_ids_and_labels(samples) -> bool:
     except ValueError:  # ragged
         return False
     return ids.ndim in (1, 2) and ids.size > 0 and np.issubdtype(ids.dtype, np.integer)
+
+
+def _is_pair(data) -> bool:
+    """(ids or texts, labels): a 2-tuple whose second item is one label per sentence."""
+    if not isinstance(data, tuple) or len(data) != 2:
+        return False
+    first, second = data
+    try:
+        return len(first) == len(second) and np.asarray(second).ndim == 1
+    except (TypeError, ValueError):
+        return False
 
 
 def _is_text_list(samples) -> bool:

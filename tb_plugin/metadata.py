@@ -20,6 +20,13 @@ A deletion curve is a single line::
      "n": 180 | null, "aopc": {"lrp": 0.33}, "area": {"lrp": 0.21} | null,
      "random_aopc": 0.08 | null}
 
+Top words of a data set (a single line)::
+
+    {"version": 1, "summary": "top_words", "num_samples": 0, "method": "lrp", "n": 200,
+     "class_names": ["neg", "pos"] | null,
+     "classes": {"1": {"most": [{"word": "great", "mean": 0.81, "count": 12}, ...],
+                       "least": [...]}}}
+
 (``n``, ``aopc``, ``area`` and ``random_aopc`` are optional: payloads written before them are read
 with the scores computed from the curves by `deletion_scores`.)
 
@@ -56,7 +63,8 @@ PAYLOAD_VERSION = 1
 
 HEATMAP = "token_heatmap"
 DELETION = "deletion_curve"
-SUMMARY_KINDS = (HEATMAP, DELETION)
+TOP_WORDS = "top_words"
+SUMMARY_KINDS = (HEATMAP, DELETION, TOP_WORDS)
 DELETION_KINDS = ("correct", "misclassified")
 
 
@@ -90,8 +98,8 @@ def create_summary_metadata(
     """Builds the `SummaryMetadata` for one keras-relevance summary.
 
     Args:
-        summary: `HEATMAP` or `DELETION`.
-        method: the explanation method of a heatmap tag (e.g. ``"lrp"``).
+        summary: `HEATMAP`, `DELETION` or `TOP_WORDS`.
+        method: the explanation method of a heatmap or top-words tag (e.g. ``"lrp"``).
         kind: ``"correct"`` or ``"misclassified"`` for a deletion-curve tag.
         display_name: optional display name.
         description: optional Markdown description.
@@ -226,6 +234,10 @@ class Payload:
     def deletion(self) -> DeletionRecord:
         """The typed record of a deletion-curve payload."""
         return DeletionRecord.from_json(self.header)
+
+    def top_words(self) -> TopWordsRecord:
+        """The typed record of a top-words payload."""
+        return TopWordsRecord.from_json(self.header)
 
 
 def parse_payload(value: Any, expected: str | None = None) -> dict[str, Any]:
@@ -486,3 +498,66 @@ class AopcPoint:
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def _word_list(value: Any, what: str) -> list[dict[str, Any]]:
+    if not isinstance(value, list):
+        raise PayloadError(f"{what} is not a list")
+    out = []
+    for item in value:
+        if (
+            not isinstance(item, dict)
+            or not isinstance(item.get("word"), str)
+            or not isinstance(item.get("count"), int)
+            or not (item.get("mean") is None or isinstance(item.get("mean"), int | float))
+        ):
+            raise PayloadError(f"{what}: each entry needs word (str), mean (number), count (int)")
+        out.append({"word": item["word"], "mean": item["mean"], "count": item["count"]})
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class TopWordsRecord:
+    """A `top_words` payload: per class, the words with the highest / lowest mean relevance.
+
+    ``classes[c]["most"]`` is a list of ``{"word", "mean", "count"}`` (count: occurrences in the
+    sentences whose relevance was for class c), most relevant first; ``"least"`` the other end.
+    """
+
+    method: str
+    classes: dict[str, dict[str, list[dict[str, Any]]]]
+    n: int | None = None
+    class_names: list[str] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "summary": TOP_WORDS,
+            "num_samples": 0,
+            "method": self.method,
+            "n": self.n,
+            "class_names": self.class_names,
+            "classes": self.classes,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TopWordsRecord:
+        classes = data.get("classes")
+        if not isinstance(classes, dict):
+            raise PayloadError("top_words payload: classes is not an object")
+        parsed = {}
+        for c, lists in classes.items():
+            if not isinstance(lists, dict):
+                raise PayloadError(f"top_words payload: class {c!r} is not an object")
+            parsed[str(c)] = {
+                end: _word_list(lists.get(end, []), f"top_words[{c}][{end}]")
+                for end in ("most", "least")
+            }
+        n = data.get("n")
+        if n is not None and (not isinstance(n, int) or isinstance(n, bool)):
+            raise PayloadError(f"top_words payload: n {n!r} is not a count")
+        return cls(
+            method=str(data.get("method") or ""),
+            classes=parsed,
+            n=n,
+            class_names=_opt_list(data.get("class_names"), "top_words class_names", str),
+        )

@@ -60,6 +60,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
     "/sample_history": ("sample_history_impl", ("run", "tag", "method", "id")),
     "/deletion_curves": ("deletion_curves_impl", ("run", "tag", "step")),
     "/aopc": ("aopc_impl", ("run", "kind")),
+    "/top_words": ("top_words_impl", ("run", "tag", "method", "step")),
 }
 
 _check_text = params.text
@@ -94,9 +95,12 @@ class _Entry:
 
     def __init__(self, payload: metadata.Payload):
         self.payload = payload
+        kind = payload.header.get("summary")
         self.header: Any = (
             payload.heatmap_header()
-            if payload.header.get("summary") == metadata.HEATMAP
+            if kind == metadata.HEATMAP
+            else payload.top_words()
+            if kind == metadata.TOP_WORDS
             else payload.deletion()
         )
 
@@ -317,16 +321,21 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
                     methods.add(content["method"])
             for tag, content in sorted(self._tags(index, run, metadata.DELETION).items()):
                 deletions.append(self._describe(ctx, experiment, run, tag, content))
+            words = [
+                self._describe(ctx, experiment, run, tag, content)
+                for tag, content in sorted(self._tags(index, run, metadata.TOP_WORDS).items())
+            ]
             unreadable = [
                 {"tag": tag, "error": content["error"]}
                 for tag, content in self._tags(index, run, None).items()
             ]
-            if heatmaps or deletions or unreadable:
+            if heatmaps or deletions or words or unreadable:
                 runs.append(
                     {
                         "run": run,
                         "heatmaps": heatmaps,
                         "deletion_curves": deletions,
+                        "top_words": words,
                         "unreadable": unreadable,
                     }
                 )
@@ -366,6 +375,8 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             out["class_names"] = header.class_names
             out["num_samples"] = latest.payload.num_records
             out["has_labels"] = header.labels is not None
+        elif content["summary"] == metadata.TOP_WORDS:
+            out["n"] = header.n
         else:
             out["methods"] = sorted(header.curves)
             out["n"] = header.n
@@ -572,4 +583,44 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
         return {
             method: [points[s].to_json() for s in sorted(points)]
             for method, points in sorted(by_method.items())
+        }
+
+    def top_words_impl(
+        self,
+        ctx,
+        experiment,
+        *,
+        run: str,
+        tag: str | None = None,
+        method: str | None = None,
+        step: int | None = None,
+    ) -> dict[str, Any]:
+        """Top words per class of one method at one step, and at the logged step before it."""
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        tag, content = self._resolve_tag(index, run, tag, method, metadata.TOP_WORDS)
+        series = self._series(ctx, experiment, run, tag)
+        datum = self._pick_step(series, step, run, tag)
+        record = self._entry(experiment, run, tag, datum, metadata.TOP_WORDS).header
+        earlier = [s for s in series if s < datum.step]
+        previous = None
+        if earlier:
+            try:
+                previous = self._entry(
+                    experiment, run, tag, series[max(earlier)], metadata.TOP_WORDS
+                ).header
+            except RouteError:
+                previous = None
+        return {
+            "run": run,
+            "tag": tag,
+            "method": record.method or content.get("method"),
+            "step": datum.step,
+            "steps": sorted(series),
+            "n": record.n,
+            "class_names": record.class_names,
+            "classes": record.classes,
+            "previous": None
+            if previous is None
+            else {"step": max(earlier), "n": previous.n, "classes": previous.classes},
         }

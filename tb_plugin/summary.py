@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras_relevance_tb import metadata
 
-__all__ = ["token_heatmap", "deletion_curve"]
+__all__ = ["token_heatmap", "deletion_curve", "top_words"]
 
 
 def _num(x: Any) -> float | None:
@@ -260,3 +260,55 @@ def deletion_curve(
     ).to_json()
     md = metadata.create_summary_metadata(metadata.DELETION, kind=kind, description=description)
     return _write(name, (header, None), step, md, "deletion_curve_summary")
+
+
+def top_words(
+    name: str,
+    words: Mapping[int, Mapping[str, Sequence[tuple[str, float, int]]]],
+    step: int | None = None,
+    description: str | None = None,
+    *,
+    method: str,
+    n: int | None = None,
+    class_names: Sequence[str] | None = None,
+) -> bool:
+    """Writes the words with the highest / lowest mean relevance per class over a data set.
+
+    Args:
+        name: summary name (tag), e.g. ``"top_words/lrp"``.
+        words: ``{class: {"most": [(word, mean relevance, count), ...], "least": [...]}}``, as
+            `keras_relevance.evaluation.top_words` returns it.
+        step: int64-castable step; defaults to ``tf.summary.experimental.get_step()``.
+        description: optional Markdown description.
+        method: the explanation method.
+        n: the number of sentences the words were counted in.
+        class_names: optional names indexed by class id.
+
+    Returns:
+        True if written, False if there is no default summary writer.
+
+    >>> top_words("top_words/lrp", {1: {"most": [("great", 0.8, 3)], "least": []}},
+    ...           step=0, method="lrp")  # doctest: +SKIP
+    True
+    """
+    if not isinstance(words, Mapping):
+        raise ValueError("words must be a dict {class: {'most': [...], 'least': [...]}}")
+    classes = {}
+    for c, lists in words.items():
+        classes[str(int(c))] = {
+            end: [
+                {"word": str(w), "mean": _num(v), "count": int(k)}
+                for w, v, k in (lists.get(end) or ())
+            ]
+            for end in ("most", "least")
+        }
+    record = metadata.TopWordsRecord(
+        method=str(method),
+        classes=classes,
+        n=None if n is None else int(n),
+        class_names=None if class_names is None else [str(c) for c in class_names],
+    )
+    md = metadata.create_summary_metadata(
+        metadata.TOP_WORDS, method=str(method), description=description
+    )
+    return _write(name, (record.to_json(), None), step, md, "top_words_summary")

@@ -274,6 +274,39 @@ def test_deletion_curves_logged(tmp_path, vocab, data, model):
         assert payload["area"]["sa"] == pytest.approx((sign * (rnd - curve)).mean(), abs=1e-6)
 
 
+def test_top_words_logged_per_class_with_counts(tmp_path, vocab, data, model):
+    from keras_relevance.explainer import Explainer
+
+    x, y = data
+    logger = ExplanationLogger(
+        tmp_path, SAMPLES[:1], methods=("sa",), vocabulary=vocab, class_names=["neg", "pos"],
+        summary_data=(x[:12], y[:12]), top_k=3,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExplanationWarning)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    payload = read_run(tmp_path / "explanations")["top_words/sa"][0]
+    assert payload["n"] == 12 and payload["class_names"] == ["neg", "pos"]
+    # independent: explain for the predicted class, pool each word's relevance per class
+    ids = x[:12]
+    predicted = model.predict(ids, verbose=0).argmax(-1)
+    relevance = Explainer(model).explain(ids, method="sa", target=predicted).relevance
+    pooled = {}
+    for row, rel, c in zip(ids, relevance, predicted, strict=True):
+        for t, r in zip(row, rel, strict=True):
+            if t:
+                pooled.setdefault(int(c), {}).setdefault(vocab.id_to_token(int(t)), []).append(r)
+    for c, words in pooled.items():
+        stats = sorted(
+            ((w, np.mean(v, dtype=np.float64), len(v)) for w, v in words.items() if len(v) >= 2),
+            key=lambda s: (-s[1], s[0]),
+        )[:3]
+        logged = payload["classes"][str(c)]["most"]
+        assert [d["word"] for d in logged] == [w for w, _, _ in stats]
+        assert [d["count"] for d in logged] == [k for _, _, k in stats]
+        assert [d["mean"] for d in logged] == pytest.approx([m for _, m, _ in stats], rel=1e-4)
+
+
 # ---- examples/demo.py (`make demo`) ----------------------------------------------------------
 def _demo_module():
     import importlib.util

@@ -41,6 +41,15 @@ def _curve(kind, i):
     return fall if kind == "correct" else [1.0 - v for v in fall]
 
 
+def _top_words(m, step):
+    """Logged top words: the order of two words swaps after step 5, a word is new at step 9."""
+    late = step > 5
+    most = [("great", 0.9, 4), ("fun", 0.5 + m, 3)] if late else [("fun", 0.5 + m, 3)]
+    if step >= 9:
+        most.append((HOSTILE, 0.1, 2))
+    return {1: {"most": most, "least": [("dull", -0.7, 5)]}, 0: {"most": [("dull", 0.8, 5)]}}
+
+
 def _n_sentences(kind, step):
     return 40 + step if kind == "correct" else 7
 
@@ -88,6 +97,11 @@ def _write_run(run_dir, steps=STEPS, methods=METHODS):
                     kind=kind,
                     n=_n_sentences(kind, step),
                 )
+            for m, method in enumerate(methods):
+                assert summary.top_words(
+                    f"top_words/{method}", _top_words(m, step), step=step, method=method, n=50,
+                    class_names=["negative", "positive"],
+                )  # fmt: skip
     writer.close()
 
 
@@ -296,6 +310,19 @@ def test_aopc_over_steps(tb_plugin):
     assert item["aopc"]["sa"] == pytest.approx(_aopc_and_area("correct", 1, 5)[0])
 
 
+def test_top_words_with_previous_step(tb_plugin):
+    body = tb_plugin.top_words_impl(CTX, "", run="train", method="sa", step=9)
+    assert body["step"] == 9 and body["previous"]["step"] == 7 and body["n"] == 50
+    most = body["classes"]["1"]["most"]
+    assert [(d["word"], d["count"]) for d in most] == [("great", 4), ("fun", 3), (HOSTILE, 2)]
+    assert most[1]["mean"] == pytest.approx(1.5)
+    assert [d["word"] for d in body["previous"]["classes"]["1"]["most"]] == ["great", "fun"]
+    first = tb_plugin.top_words_impl(CTX, "", run="train", method="lrp", step=0)
+    assert first["previous"] is None
+    listing = tb_plugin.runs_impl(CTX, "")["runs"][1]
+    assert [t["tag"] for t in listing["top_words"]] == [f"top_words/{m}" for m in sorted(METHODS)]
+
+
 BAD_REQUESTS = [
     ("/heatmaps", {"run": "../../etc", "tag": "heatmap/lrp"}, 400),
     ("/heatmaps", {"run": "/etc/passwd", "tag": "heatmap/lrp"}, 400),
@@ -333,6 +360,9 @@ BAD_REQUESTS = [
     ("/aopc", {"run": "train", "kind": "other"}, 400),
     ("/aopc", {"run": "nope"}, 404),
     ("/aopc", {"run": "../x"}, 400),
+    ("/top_words", {"run": "train"}, 400),
+    ("/top_words", {"run": "train", "method": "nope"}, 404),
+    ("/top_words", {"run": "train", "method": "lrp", "step": "3"}, 404),
 ]
 
 
@@ -629,6 +659,10 @@ def test_dashboard_renders_heatmaps_and_deletion_chart(tensorboard_url, tb_plugi
         expected, _ = _aopc_and_area("correct", i, 0)
         assert [float(v) for _, v in points] == pytest.approx([expected] * len(STEPS), abs=1e-6)
     assert "n = 70 sentences" in dom_text  # 40 + the latest step (30)
+    # Top words of the current method (lrp) at the latest step, with their changes
+    words = [e for e in dom.elements if e[0] == "ol" and "kr-word-list" in e[1]]
+    assert [e[2]["data-class"] for e in words] == ["0", "1"]
+    assert "supports positive" in dom_text and "×4" in dom_text
     assert [e for e in dom.elements if e[0] == "polygon" and "kr-band" in e[1]]
 
     ARTIFACTS.mkdir(exist_ok=True)

@@ -300,6 +300,7 @@ class Dashboard {
     this.detail = el('div', {class: 'kr-detail', id: 'kr-detail'});
     this.deletion = el('div', {class: 'kr-deletion', id: 'kr-deletion'});
     this.aopc = el('div', {class: 'kr-aopc', id: 'kr-aopc'});
+    this.words = el('div', {class: 'kr-words', id: 'kr-words'});
     this.legend = el('div', {class: 'kr-legend-bar', id: 'kr-legend'});
     const downloads = el('span', {class: 'kr-downloads'},
       el('button', {type: 'button', id: 'kr-download-json', text: 'JSON',
@@ -324,6 +325,7 @@ class Dashboard {
         el('div', {class: 'kr-side'},
           el('section', {class: 'kr-panel'}, this.detail),
           el('section', {class: 'kr-panel'}, el('h2', {text: 'Faithfulness over steps'}), this.aopc),
+          el('section', {class: 'kr-panel'}, el('h2', {text: 'Top words of the data set'}), this.words),
           el('section', {class: 'kr-panel'}, el('h2', {text: 'Deletion curves'}), this.deletion))));
   }
 
@@ -443,7 +445,7 @@ class Dashboard {
   async refresh() {
     this.stepLabel.textContent = this.stepText(this.state.stepIndex);
     await this.loadPage();
-    await Promise.all([this.loadDetail(), this.loadDeletion(), this.loadAopc()]);
+    await Promise.all([this.loadDetail(), this.loadDeletion(), this.loadAopc(), this.loadWords()]);
     this.writeHash();
     document.body.dataset.krReady = '1';
     document.body.dataset.krStep = String(this.steps()[this.state.stepIndex]);
@@ -700,6 +702,56 @@ class Dashboard {
     this.aopc.replaceChildren(el('figure', {class: 'kr-figure'}, aopcChart(data, 'correct'),
       el('figcaption', {text: `correctly classified sentences, most relevant words deleted first; ` +
         `latest step ${last.step}: n = ${last.n == null ? '?' : last.n} sentences`})), table);
+  }
+
+  /** Top words per class for the current method, at the logged step at or before the slider's,
+   * with what changed since the previous logged step (new words, rank moves, dropped words). */
+  async loadWords() {
+    const s = this.state;
+    const info = this.runInfo();
+    const method = (this.tagInfo() || {}).method;
+    const tag = info && (info.top_words || []).find((t) => t.method === method && !t.error);
+    if (!tag) {
+      return this.words.replaceChildren(el('div', {class: 'kr-status', text: 'no top words for ' +
+        'this method (ExplanationLogger(summary_data=...) or deletion_data=...)'}));
+    }
+    const wanted = this.steps()[s.stepIndex];
+    const before = (tag.steps || []).filter((x) => wanted == null || x <= wanted);
+    const step = before.length ? before[before.length - 1] : (tag.steps || [])[0];
+    let body;
+    try {
+      body = await api('top_words', {run: s.run, tag: tag.tag, step});
+    } catch (e) {
+      return this.fail(this.words, e);
+    }
+    const names = body.class_names || this.names();
+    const prev = body.previous;
+    const parts = [el('div', {class: 'kr-hint', text: `${body.method} · step ${body.step} · ` +
+      `n = ${body.n == null ? '?' : body.n} sentences · mean relevance for the predicted class` +
+      (prev ? ` · changes since step ${prev.step}` : '')})];
+    const grid = el('div', {class: 'kr-words-grid'});
+    for (const c of Object.keys(body.classes).sort()) {
+      const before = prev && prev.classes[c] ? prev.classes[c].most.map((d) => d.word) : null;
+      const list = el('ol', {class: 'kr-word-list', 'data-class': c});
+      body.classes[c].most.forEach((d, rank) => {
+        let change = '';
+        if (before) {
+          const was = before.indexOf(d.word);
+          change = was < 0 ? 'new' : was > rank ? `↑${was - rank}` : was < rank ? `↓${rank - was}` : '';
+        }
+        list.append(el('li', {},
+          el('span', {class: 'kr-word', text: d.word}),
+          el('span', {class: 'kr-word-stat', text: ` ${fmt(d.mean)} ×${d.count}`}),
+          change ? el('span', {class: `kr-change${change === 'new' ? ' kr-new' : ''}`, text: ` ${change}`}) : ''));
+      });
+      const now = new Set(body.classes[c].most.map((d) => d.word));
+      const dropped = (before || []).filter((w) => !now.has(w));
+      grid.append(el('div', {},
+        el('h3', {text: `supports ${className(names, Number(c))}`}), list,
+        dropped.length ? el('div', {class: 'kr-hint', text: `dropped: ${dropped.join(', ')}`}) : ''));
+    }
+    parts.push(grid);
+    this.words.replaceChildren(...parts);
   }
 
   /** All samples of the current method and step (every page), as JSON or CSV. */
