@@ -11,6 +11,11 @@ Each logged epoch writes, into the run `<log_dir>/explanations` (beside the `tra
 - with `summary_data=(ids or texts[, labels])` (by default the `deletion_data` sentences):
   `top_words` summaries `top_words/<method>`, per class the words with the highest and lowest
   mean relevance for the predicted class over those sentences, with their counts;
+- the model of its newest logged step (`keep_models=1`; more, or 0 for none) as
+  `models/step_<step>.keras` with the vocabulary (`models/vocab.json`) and an index
+  (`models/index.json`: steps → files, class names, max_len), so that the dashboard's "type a
+  sentence" box can explain new text with it (in a separate worker process); or, with
+  `model_path=`, an index pointing at the user's own `ModelCheckpoint` file (inside the log dir);
 - with `stock_dashboards=True`, also for TensorBoard without the plugin: one PNG per method and
   target class (`heatmap_image/<method>/class_<c>`, all samples stacked, Images dashboard) and
   the deletion curves as scalars (`deletion/<kind>/<method>/k=<k>` for each number of deleted
@@ -85,6 +90,10 @@ class ExplanationLogger(keras.callbacks.Callback):
             class (mean relevance for the predicted class, with counts) are logged per method
             every logged epoch; defaults to the `deletion_data` sentences. `False`: none.
         top_k: words per list of the top-words summary.
+        keep_models: how many of the newest logged steps keep their model in
+            `run_dir/models/` (saved only at logged epochs; 0: none).
+        model_path: instead of saving, the file the user's `keras.callbacks.ModelCheckpoint`
+            writes (it must lie inside `log_dir`; the dashboard loads nothing outside it).
 
     Raises:
         ValueError: no samples, an empty text, or texts without a vocabulary (at construction,
@@ -117,6 +126,8 @@ class ExplanationLogger(keras.callbacks.Callback):
         image_width: int = 640,
         summary_data=None,
         top_k: int = 10,
+        keep_models: int = 1,
+        model_path: str | os.PathLike | None = None,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -151,6 +162,15 @@ class ExplanationLogger(keras.callbacks.Callback):
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive int, got {top_k!r}")
         self.top_k = top_k
+        if isinstance(keep_models, bool) or not isinstance(keep_models, int) or keep_models < 0:
+            raise ValueError(f"keep_models must be an int >= 0, got {keep_models!r}")
+        self.keep_models = keep_models
+        self.model_path = None if model_path is None else os.fspath(model_path)
+        if self.model_path is not None and not _inside(self.model_path, self.log_dir):
+            raise ValueError(
+                f"model_path {self.model_path!r} must lie inside log_dir {self.log_dir!r}: "
+                "the dashboard loads models from the log directory only"
+            )
         self.summary_ids = None
         if summary_data is False:
             pass
@@ -290,6 +310,14 @@ class ExplanationLogger(keras.callbacks.Callback):
                         f"{_describe(error)}"
                     )
             writer.flush()
+            if heatmaps and (self.keep_models or self.model_path):
+                try:
+                    self._keep_model(int(step))
+                except Exception as error:
+                    messages.append(
+                        f"ExplanationLogger: keeping the model of step {step} failed: "
+                        f"{_describe(error)}"
+                    )
             if self.summary_ids is not None and heatmaps:
                 try:
                     self._log_top_words(list(heatmaps), step)
@@ -406,6 +434,51 @@ class ExplanationLogger(keras.callbacks.Callback):
                 step=step,
                 description=f"mean accuracy over 0..{int(x[-1])} deleted words ({kind})",
             )
+
+    @property
+    def models_dir(self) -> str:
+        """Where the kept models and their index go: `run_dir/models`."""
+        return os.path.join(self.run_dir, "models")
+
+    def _keep_model(self, step: int) -> None:
+        """Save the model of `step` (or point at `model_path`) and rewrite `models/index.json`."""
+        import json
+
+        folder = self.models_dir
+        os.makedirs(folder, exist_ok=True)
+        index_path = os.path.join(folder, "index.json")
+        try:
+            with open(index_path, encoding="utf-8") as f:
+                steps = {int(k): v for k, v in json.load(f).get("steps", {}).items()}
+        except (OSError, ValueError):
+            steps = {}
+        if self.model_path is not None:
+            steps = {step: os.path.relpath(os.path.abspath(self.model_path), folder)}
+        else:
+            name = f"step_{step}.keras"
+            self.model.save(os.path.join(folder, name))
+            steps[step] = name
+            for old in sorted(steps)[: -self.keep_models]:
+                try:
+                    os.remove(os.path.join(folder, steps.pop(old)))
+                except OSError:
+                    pass
+        vocab = None
+        if self.vocabulary is not None:
+            vocab = "vocab.json"
+            if not os.path.exists(os.path.join(folder, vocab)):
+                self.vocabulary.save(os.path.join(folder, vocab))
+        index = {
+            "version": 1,
+            "steps": {str(k): v for k, v in sorted(steps.items())},
+            "vocab": vocab,
+            "class_names": self.class_names,
+            "max_len": self.max_len,
+        }
+        tmp = index_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(index, f, indent=1)
+        os.replace(tmp, index_path)  # readers never see half an index
 
     def _log_top_words(self, methods: list[str], step: int) -> None:
         """Per method, the top words per predicted class over `summary_data` (mean relevance)."""
@@ -557,6 +630,11 @@ def _is_ids_and_labels(samples) -> bool:
     except ValueError:  # ragged
         return False
     return ids.ndim in (1, 2) and ids.size > 0 and np.issubdtype(ids.dtype, np.integer)
+
+
+def _inside(path, root) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path.startswith(root.rstrip(os.sep) + os.sep)
 
 
 def _is_pair(data) -> bool:

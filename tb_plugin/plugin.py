@@ -13,12 +13,13 @@ import collections
 import functools
 import json
 import mimetypes
+import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from keras_relevance_tb import metadata, params
+from keras_relevance_tb import explain, metadata, params
 from keras_relevance_tb.params import RouteError
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
@@ -159,11 +160,23 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._data_provider = context.data_provider
         self._cache = _PayloadCache()
+        self._logdir = getattr(context, "logdir", None) or ""
+        self._pool: explain.WorkerPool | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> explain.WorkerPool:
+        """The explain workers (`explain.WorkerPool`), started on the first typed sentence."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = explain.WorkerPool(os.path.realpath(self._logdir))
+            return self._pool
 
     # ---- TBPlugin ------------------------------------------------------------------------------
 
     def get_plugin_apps(self):
         apps = {route: self._route(route) for route in ROUTES}
+        apps["/explain"] = self._serve_explain
         apps["/static/*"] = self._serve_static
         return apps
 
@@ -198,6 +211,32 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, body, "application/json", code=code)
 
         return serve
+
+    @wrappers.Request.application
+    def _serve_explain(self, request):
+        """POST a JSON object ``{"run", "step"?, "text", "methods"}`` (see `explain_impl`)."""
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        try:
+            if request.method != "POST":
+                raise RouteError(405, "POST a JSON object {run, step, text, methods}")
+            if request.mimetype != "application/json":  # also keeps other sites' forms out
+                raise RouteError(415, "the body must be application/json")
+            if (request.content_length or 0) > explain.MAX_BODY:
+                raise RouteError(413, f"the request is larger than {explain.MAX_BODY} bytes")
+            try:
+                body = json.loads(request.get_data(cache=False)[: explain.MAX_BODY + 1])
+            except (UnicodeDecodeError, ValueError):
+                raise _bad("the body is not JSON") from None
+            if not isinstance(body, dict):
+                raise _bad("the body must be a JSON object {run, step, text, methods}")
+            args = explain.parse_request(body)
+            payload, code = self.explain_impl(ctx, experiment, **args), 200
+        except RouteError as e:
+            payload, code = {"error": e.message}, e.code
+        except errors.PublicError as e:
+            payload, code = {"error": str(e)}, e.http_code
+        return http_util.Respond(request, payload, "application/json", code=code)
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -623,4 +662,80 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             "previous": None
             if previous is None
             else {"step": max(earlier), "n": previous.n, "classes": previous.classes},
+        }
+
+    def _models(self, run: str) -> tuple[str, dict[str, Any]]:
+        """(models folder, its index.json) of a run, both inside the log directory."""
+        root = os.path.realpath(self._logdir) if self._logdir else ""
+        if not root or not os.path.isdir(root):
+            raise _missing("typing a sentence needs a local --logdir folder")
+        folder = os.path.realpath(os.path.join(root, run, "models"))
+        if not (folder + os.sep).startswith(root.rstrip(os.sep) + os.sep):
+            raise _bad(f"run {run!r} is not inside the log directory")
+        try:
+            with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+                index = json.load(f)
+        except FileNotFoundError:
+            raise _missing(
+                f"run {run!r} kept no model to explain typed text with: log it with "
+                "ExplanationLogger(keep_models=1) (the default) or model_path=..."
+            ) from None
+        except (OSError, ValueError) as e:
+            raise RouteError(422, f"run {run!r}: cannot read models/index.json: {e}") from None
+        if not isinstance(index, dict) or not isinstance(index.get("steps"), dict):
+            raise RouteError(422, f"run {run!r}: models/index.json has no steps")
+        return folder, index
+
+    def explain_impl(
+        self,
+        ctx,
+        experiment,
+        *,
+        run: str,
+        text: str,
+        methods: list[str],
+        step: int | None = None,
+    ) -> dict[str, Any]:
+        """Explain `text` with the model the run kept at `step` (default: the newest kept).
+
+        Returns ``{"run", "step", "tokens", "relevance": {method: [...]}, "logits", "target",
+        "class_names", "unknown"}``; the work runs in a worker process (`explain.WorkerPool`).
+        """
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        folder, models = self._models(run)
+        steps = {}
+        for key, name in models["steps"].items():
+            if isinstance(name, str) and str(key).lstrip("-").isdigit() and len(str(key)) < 20:
+                steps[int(key)] = name
+        if not steps:
+            raise _missing(f"run {run!r} kept no model yet")
+        chosen = max(steps) if step is None else step
+        if chosen not in steps:
+            raise _missing(
+                f"no model kept for step {chosen} of run {run!r}; kept steps: {sorted(steps)}"
+            )
+        vocab = models.get("vocab")
+        reply = self.pool.ask(
+            run,
+            {
+                "model": os.path.join(folder, steps[chosen]),
+                "vocab": os.path.join(folder, vocab) if isinstance(vocab, str) else None,
+                "max_len": models.get("max_len"),
+                "text": text,
+                "methods": methods,
+            },
+        )
+        if reply.get("error"):
+            raise RouteError(422, reply["error"])
+        return {
+            "run": run,
+            "step": chosen,
+            "steps": sorted(steps),
+            "tokens": reply.get("tokens"),
+            "relevance": reply.get("relevance"),
+            "logits": reply.get("logits"),
+            "target": reply.get("target"),
+            "unknown": reply.get("unknown", []),
+            "class_names": models.get("class_names"),
         }
