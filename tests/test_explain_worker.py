@@ -200,3 +200,78 @@ def test_typed_sentence_equals_explainer_on_the_same_model(kept):
         assert missing.status_code == 404 and "kept steps: [1]" in missing.get_json()["error"]
     finally:
         p.pool.close()
+
+
+def _children(pid):
+    import subprocess
+
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True,
+                         text=True).stdout
+    return [int(line.split()[0]) for line in out.splitlines() if "serve_worker" in line]
+
+
+@pytest.mark.slow  # ~45 s: two workers load TensorFlow (the killed one and its successor)
+@pytest.mark.browser
+def test_page_explains_typed_text_and_shows_worker_errors(kept, tmp_path):
+    """In Chromium: a worker killed mid-request shows an error and the next request works; the
+    typed sentence's heatmap equals Explainer.explain; the hostile token is text; 10k characters
+    are refused with a message."""
+    import os
+    import signal
+
+    from _cdp import Browser
+    from test_tb_plugin import CHROMIUM, _start_tensorboard, _stop
+
+    from keras_relevance.explainer import Explainer
+
+    if CHROMIUM is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    root, model, vocab = kept
+    proc, url = _start_tensorboard(root, tmp_path / "tb.log", runs=1)
+    browser = None
+    try:
+        browser = Browser(CHROMIUM, str(tmp_path / "profile"),
+                          f"{url}/data/plugin_entry.html?name=keras_relevance")
+        browser.wait_for("document.body && document.body.dataset.krReady === '1'")
+
+        def ask(text):
+            browser.evaluate(f"""(() => {{ delete document.body.dataset.krTyped;
+                document.querySelector('#kr-typed-text').value = {json.dumps(text)};
+                document.querySelectorAll('#kr-typed-methods input').forEach((i) => {{
+                  i.checked = true; }});
+                document.querySelector('#kr-typed-go').click(); return true; }})()""")
+
+        # killed while it loads the model: an error on the page, then a new worker answers
+        ask("a good film")
+        deadline = time.monotonic() + 30
+        while not _children(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        (worker,) = _children(proc.pid)
+        os.kill(worker, signal.SIGKILL)
+        browser.wait_for("document.body.dataset.krTyped === 'error'", timeout=60)
+        message = browser.evaluate("document.querySelector('#kr-typed-result').textContent")
+        assert "worker died" in message
+
+        text = f"a very good {HOSTILE} film"
+        ask(text)
+        browser.wait_for("document.body.dataset.krTyped === 'done'", timeout=120)
+        rows = browser.evaluate("""[...document.querySelectorAll('#kr-typed-table tr')].map((tr) =>
+            [tr.dataset.method, [...tr.querySelectorAll('.kr-token')].map((s) =>
+              [s.textContent, Number(s.dataset.score)])])""")
+        assert [m for m, _ in rows] == ["lrp", "sa"]
+        tokens = list(vocab.tokenize([text])[0].tokens)
+        ids = vocab.encode([tokens])
+        for method, spans in rows:
+            expected = Explainer(model).explain(ids, method=method).relevance[0]
+            assert [t for t, _ in spans] == tokens
+            np.testing.assert_allclose([v for _, v in spans], expected, rtol=1e-5, atol=1e-7)
+        assert browser.evaluate("document.querySelectorAll('img').length") == 0
+
+        ask("a" * 10_000)
+        browser.wait_for("document.body.dataset.krTyped === 'error'", timeout=30)
+        message = browser.evaluate("document.querySelector('#kr-typed-result').textContent")
+        assert "10,000 characters; the limit is 2,000" in message
+    finally:
+        if browser is not None:
+            browser.close()
+        _stop(proc)

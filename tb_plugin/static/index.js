@@ -301,6 +301,12 @@ class Dashboard {
     this.deletion = el('div', {class: 'kr-deletion', id: 'kr-deletion'});
     this.aopc = el('div', {class: 'kr-aopc', id: 'kr-aopc'});
     this.words = el('div', {class: 'kr-words', id: 'kr-words'});
+    this.typed = el('div', {class: 'kr-typed-result', id: 'kr-typed-result'});
+    this.typedText = el('textarea', {id: 'kr-typed-text', rows: '2', placeholder:
+      'Type a sentence to explain with the model kept at this run’s newest logged step'});
+    this.typedMethods = el('span', {class: 'kr-typed-methods', id: 'kr-typed-methods'});
+    this.typedButton = el('button', {type: 'button', id: 'kr-typed-go', text: 'Explain',
+      onclick: () => this.explainTyped()});
     this.legend = el('div', {class: 'kr-legend-bar', id: 'kr-legend'});
     const downloads = el('span', {class: 'kr-downloads'},
       el('button', {type: 'button', id: 'kr-download-json', text: 'JSON',
@@ -318,10 +324,14 @@ class Dashboard {
           el('label', {}, this.valuesToggle, el('span', {text: 'values as text'})))),
       this.status, this.notes, this.legend,
       el('div', {class: 'kr-columns'},
-        el('section', {class: 'kr-panel kr-main'},
-          el('div', {class: 'kr-pager'}, el('h2', {text: 'Samples'}), downloads, this.pageLabel,
-            this.prev, this.next, this.pageSize),
-          this.list),
+        el('div', {},
+          el('section', {class: 'kr-panel kr-main'},
+            el('div', {class: 'kr-pager'}, el('h2', {text: 'Samples'}), downloads, this.pageLabel,
+              this.prev, this.next, this.pageSize),
+            this.list),
+          el('section', {class: 'kr-panel kr-typed'}, el('h2', {text: 'Type a sentence'}),
+            this.typedText, el('div', {class: 'kr-typed-bar'}, this.typedMethods, this.typedButton),
+            this.typed)),
         el('div', {class: 'kr-side'},
           el('section', {class: 'kr-panel'}, this.detail),
           el('section', {class: 'kr-panel'}, el('h2', {text: 'Faithfulness over steps'}), this.aopc),
@@ -401,6 +411,7 @@ class Dashboard {
     for (const h of errors) {
       this.notes.append(el('div', {class: 'kr-notice kr-item-error', text: `${h.tag}: ${h.error}`}));
     }
+    this.fillTypedMethods();
     if (readable.length) {
       await this.selectTag((readable.find((h) => h.tag === tag) || readable[0]).tag);
     } else {
@@ -702,6 +713,60 @@ class Dashboard {
     this.aopc.replaceChildren(el('figure', {class: 'kr-figure'}, aopcChart(data, 'correct'),
       el('figcaption', {text: `correctly classified sentences, most relevant words deleted first; ` +
         `latest step ${last.step}: n = ${last.n == null ? '?' : last.n} sentences`})), table);
+  }
+
+  fillTypedMethods() {
+    const info = this.runInfo();
+    const methods = info ? [...new Set(info.heatmaps.filter((h) => !h.error && h.method)
+      .map((h) => h.method))] : [];
+    const checked = new Set([...this.typedMethods.querySelectorAll('input:checked')]
+      .map((i) => i.value));
+    const current = (this.tagInfo() || {}).method;
+    this.typedMethods.replaceChildren(...methods.map((m) => el('label', {},
+      el('input', {type: 'checkbox', value: m, ...((checked.size ? checked.has(m) : m === current) ?
+        {checked: ''} : {})}), ` ${m}`)));
+  }
+
+  /** POST explain: the typed text under the checked methods, with the run's kept model. */
+  async explainTyped() {
+    const s = this.state;
+    const methods = [...this.typedMethods.querySelectorAll('input:checked')].map((i) => i.value);
+    const text = this.typedText.value;
+    this.typed.replaceChildren(el('div', {class: 'kr-status', text: 'explaining… (the first ' +
+      'sentence starts a worker that loads the model: a few seconds)'}));
+    this.typedButton.disabled = true;
+    let body;
+    try {
+      const response = await fetch('explain', {method: 'POST', headers: {'Content-Type':
+        'application/json'}, body: JSON.stringify({run: s.run, text, methods})});
+      body = await response.json().catch(() => ({error: `${response.status} ${response.statusText}`}));
+      if (!response.ok) throw new Error(body.error || `explain: ${response.status}`);
+    } catch (e) {
+      this.fail(this.typed, e);
+      document.body.dataset.krTyped = 'error';
+      return;
+    } finally {
+      this.typedButton.disabled = false;
+    }
+    const names = body.class_names || this.names();
+    const parts = [el('div', {class: 'kr-meta'},
+      el('span', {text: `model of step ${body.step} · predicted and explained: ` +
+        className(names, body.target)}),
+      el('span', {class: 'kr-hint', text: ` scores: ${(body.logits || []).map((v, i) =>
+        `${className(names, i)} ${fmt(v)}`).join(', ')}`}))];
+    if (body.unknown && body.unknown.length) {
+      parts.push(el('div', {class: 'kr-notice', text: `not in the vocabulary (scored as <unk>): ` +
+        body.unknown.join(' ')}));
+    }
+    const table = el('table', {class: 'kr-table', id: 'kr-typed-table'});
+    for (const [m, scores] of Object.entries(body.relevance)) {
+      const scale = s.scale === 'fixed' ? s.fixed : null;
+      table.append(el('tr', {'data-method': m}, el('th', {text: m}),
+        el('td', {}, heatmap(body.tokens, scores, scale))));
+    }
+    parts.push(table);
+    this.typed.replaceChildren(...parts);
+    document.body.dataset.krTyped = 'done';
   }
 
   /** Top words per class for the current method, at the logged step at or before the slider's,
