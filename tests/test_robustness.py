@@ -385,8 +385,8 @@ def test_payload_that_is_not_json_is_an_error_for_that_step_only(tmp_path):
                          metadata=md)
     writer.close()
     p = _plugin(tmp_path)
-    assert p.heatmaps_impl(CTX, "", run="run", method="lrp", step="0")["samples"]
-    for step, match in (("1", "not JSON"), ("2", "unknown summary type")):
+    assert p.heatmaps_impl(CTX, "", run="run", method="lrp", step=0)["samples"]
+    for step, match in ((1, "not JSON"), (2, "unknown summary type")):
         with pytest.raises(RouteError, match=match) as info:
             p.heatmaps_impl(CTX, "", run="run", method="lrp", step=step)
         assert info.value.code == 422
