@@ -40,7 +40,8 @@ def masked_logits_fn(chain: ModelChain):
     Row i of the result holds the class scores (`chain.logits`) of example `rows[i]` with the
     words where `keep[i]` (bool (N, time)) is False deleted: their embeddings set to zero and
     the mask kept (`remove` False, Arras et al.), or dropped and the rest shifted left, the
-    mask False at the end (`remove` True, ERASER). Occlusion, LIME and every metric of
+    mask False at the end (`remove` True, ERASER; a text left without words is fully masked,
+    as the model would see the empty text). Occlusion, LIME and every metric of
     `keras_relevance.evaluation` run through this function, traced once per model.
     """
     return chain.cached("masked_logits", lambda: _build_masked_logits_fn(chain))

@@ -113,6 +113,15 @@ class Scorer:
             rows = np.tile(np.arange(b), k)
             keep = ~delete[:, start:stop].reshape(k * b, -1)
             logits = perturbed_logits(self.chain, emb, mask, rows, keep, remove)
+            if not np.isfinite(logits).all():
+                bad = int(np.flatnonzero(~np.isfinite(logits).all(axis=1))[0])
+                empty = remove and not (keep[bad] & np.asarray(mask)[rows[bad]]).any()
+                raise ValueError(
+                    f"the model gives non-finite scores for example {start + rows[bad]}"
+                    + (" with every word removed (the model is not defined on the empty "
+                       "text, e.g. a masked mean over nothing): use deletion='zero'"
+                       if empty else " with words deleted")
+                )
             out[:, start:stop] = logits.reshape(k, b, -1)
             if self._progbar is not None:
                 self._progbar.add(k * b)
