@@ -101,8 +101,11 @@ def deletion_curves(
 
     Returns:
         `{"x": [0..K], "n": n, "accuracy": float, "<kind>": {"n": int, "order": ...,
-        "curves": {name: [K+1 floats]}, "random_mean": [...], "random_std": [...]}}`; a kind
-        with no examples has `None` curves.
+        "curves": {name: [K+1 floats]}, "random_mean": [...], "random_std": [...],
+        "index": (n_kind,) rows of `ids`, "hits": {name: bool (n_kind, K+1)},
+        "random_hits": float (n_kind, K+1) (the share of random runs still right)}}`; a kind
+        with no examples has `None` curves. `hits` give curves of any subset of the texts and
+        per-text bootstrap intervals (`analysis.bootstrap_ci`).
 
     >>> res = deletion_curves(model, ids, y, methods=["lrp", "sa"])  # doctest: +SKIP
     >>> res["correct"]["curves"]["lrp"]                              # doctest: +SKIP
@@ -132,7 +135,8 @@ def deletion_curves(
     scorer.start(rows)
     for kind, idx in subsets.items():
         order = "decreasing" if kind == "correct" else "increasing"
-        entry: dict[str, Any] = {"n": int(len(idx)), "order": order, "curves": {}}
+        entry: dict[str, Any] = {"n": int(len(idx)), "order": order, "curves": {},
+                                 "index": idx, "hits": {}, "random_hits": None}
         result[kind] = entry
         if len(idx) == 0:
             entry["curves"] = {name: None for name in sources}
@@ -152,7 +156,7 @@ def deletion_curves(
                 deletion,
                 base[idx],
             )
-            return (logits.argmax(-1) == sub_labels[None]).mean(axis=1)
+            return (logits.argmax(-1) == sub_labels[None]).T  # (n_kind, K+1)
 
         for name, source in sources.items():
             if isinstance(source, str):
@@ -160,11 +164,14 @@ def deletion_curves(
                 rel = get_relevance(source, model, sub_ids, sub_labels, options)
             else:
                 rel = get_relevance(source, model, ids, labels)[idx]
-            entry["curves"][name] = curve(rel).tolist()
+            entry["hits"][name] = curve(rel)
+            entry["curves"][name] = entry["hits"][name].mean(axis=0).tolist()
         if random_seeds:
-            runs = np.stack(
+            hits = np.stack(
                 [curve(random_relevance(mask, seed)[idx]) for seed in range(random_seeds)]
             )
+            entry["random_hits"] = hits.mean(axis=0)
+            runs = hits.mean(axis=1)
             entry["random_mean"] = runs.mean(axis=0).tolist()
             entry["random_std"] = runs.std(axis=0).tolist()
         else:
