@@ -310,9 +310,13 @@ def seeded_deletion(per_seed: list[dict], subsets: list[np.ndarray] | None, meth
             keep = (np.ones(len(entry["index"]), bool) if subsets is None
                     else np.asarray(subsets[s])[entry["index"]])
             entry_out["n_per_seed"].append(int(keep.sum()))
+            k = len(res["x"])
+            empty = np.zeros((0, k))
             for m in methods:
-                hits[m].append(np.asarray(entry["hits"][m], np.float64)[keep])
-            hits["random"].append(np.asarray(entry["random_hits"], np.float64)[keep])
+                h = entry["hits"].get(m)
+                hits[m].append(empty if h is None else np.asarray(h, np.float64)[keep])
+            h = entry.get("random_hits")
+            hits["random"].append(empty if h is None else np.asarray(h, np.float64)[keep])
         k = len(per_seed[0]["x"])
         for m in names:
             if not any(len(h) for h in hits[m]):
