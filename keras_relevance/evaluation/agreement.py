@@ -37,17 +37,17 @@ def leave_one_out(
     base = scorer.logits(ids)
     target = resolve_target(target, base)
     mask = scorer.mask(ids)
-    time = ids.shape[1]
-    delete = np.zeros((time, *mask.shape), bool)
-    delete[np.arange(time), :, np.arange(time)] = True
-    delete &= mask[None]
-    used = np.flatnonzero(delete.any(axis=(1, 2)))
+    used = np.flatnonzero(mask.any(axis=0))  # positions holding a word in some text
     loo = np.zeros(mask.shape)
-    if len(used):
-        scorer.start(len(used) * len(ids))
-        logits = scorer.logits(ids, delete[used], deletion)  # (T', batch, classes)
-        drops = score_of(base, target, score)[None] - score_of(logits, target[None], score)
-        loo[:, used] = drops.T
+    full = score_of(base, target, score)
+    scorer.start(len(used) * len(ids))
+    for start in range(0, len(used), 16):  # 16 positions at a time bounds the memory
+        pos = used[start : start + 16]
+        delete = np.zeros((len(pos), *mask.shape), bool)
+        delete[np.arange(len(pos)), :, pos] = True
+        delete &= mask[None]
+        logits = scorer.logits(ids, delete, deletion)  # (P, batch, classes)
+        loo[:, pos] = (full[None] - score_of(logits, target[None], score)).T
     return np.where(mask, loo, 0.0)
 
 
