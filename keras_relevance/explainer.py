@@ -150,6 +150,7 @@ class Explanation:
     method: str
     options: dict
     mask: np.ndarray
+    tokens: list | None = None  # per example, the model's own tokens (models that take text)
 
     def __len__(self) -> int:
         return int(self.relevance.shape[0])
@@ -187,6 +188,8 @@ class Explanation:
             method=self.method,
             options=self.options,
             mask=self.mask[pick],
+            tokens=None if self.tokens is None else [
+                self.tokens[i] for i in np.arange(len(self))[pick]],
         )
 
     def __iter__(self):
@@ -355,6 +358,11 @@ class Explainer:
         if per_dim is not None:
             per_dim[~mask_all] = 0
         self._check_finite_result(method, relevance, per_dim, delta)
+        tokens = None
+        vocabulary = chain.vocabulary if chain.takes_strings else None
+        if vocabulary is not None:
+            tokens = [[vocabulary[i] if i < len(vocabulary) else "?" for i in row]
+                      for row in inputs]
         return Explanation(
             relevance=relevance,
             per_dim=per_dim,
@@ -364,6 +372,7 @@ class Explainer:
             method=method,
             options=options,
             mask=mask_all,
+            tokens=tokens,
         )
 
     __call__ = explain
@@ -679,10 +688,11 @@ class Explainer:
         rows = np.flatnonzero(has_tokens)[:8]
         if len(rows) == 0:
             return
-        if chain.takes_strings and isinstance(raw, str):
-            x = [raw]
-        elif chain.takes_strings and not isinstance(raw, np.ndarray | tf.Tensor):
-            x = [raw[i] for i in rows]
+        if chain.takes_strings and not _is_texts(raw):
+            return  # ids given to a model that takes text: model(x) cannot be called on them
+        if chain.takes_strings:
+            texts = [raw] if isinstance(raw, str) else list(np.asarray(raw, object).reshape(-1))
+            x = [texts[i] for i in rows]
         else:
             x = inputs[rows]
         expected = np.asarray(self.model(_model_input(chain, x), training=False), np.float64)
