@@ -21,7 +21,7 @@ def activation_name(fn) -> str:
     name = getattr(fn, "__name__", None)
     if name is None:
         name = str(keras.activations.serialize(fn))
-    return name
+    return name.removesuffix("_v2")  # tf.nn.softmax is softmax_v2
 
 
 class LrpOps(recurrence.Ops):
