@@ -151,14 +151,6 @@ class ExplanationLogger(keras.callbacks.Callback):
             raise ValueError(f"image_width must be an int >= 32, got {image_width!r}")
         self.image_width = image_width
 
-        if _is_ids_and_labels(samples) and labels is None:
-            samples, labels = samples
-        self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
-        self.labels = _prepare_labels(labels, len(self.tokens), "labels")
-        self.targets = _check_targets(targets, has_labels=self.labels is not None)
-        self.deletion_data = None
-        if deletion_data is not None:
-            self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
         if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
             raise ValueError(f"top_k must be a positive int, got {top_k!r}")
         self.top_k = top_k
@@ -171,6 +163,35 @@ class ExplanationLogger(keras.callbacks.Callback):
                 f"model_path {self.model_path!r} must lie inside log_dir {self.log_dir!r}: "
                 "the dashboard loads models from the log directory only"
             )
+        if _is_ids_and_labels(samples) and labels is None:
+            samples, labels = samples
+        self._raw = (samples, labels, targets, deletion_data, summary_data)
+        self.ids = self.tokens = self.tokenized = self.labels = None
+        self.deletion_data = self.summary_ids = None
+        # Texts without a vocabulary are for a model that takes text: its own TextVectorization
+        # tokenizes them, once the model is known (set_model).
+        self._prepared = not (vocabulary is None and _holds_texts(samples, deletion_data,
+                                                                    summary_data))
+        if self._prepared:
+            self._prepare(vocabulary)
+
+        self.skipped_methods: list[str] = []
+        self.logged_epochs: list[int] = []
+        self.seconds: list[float] = []
+        self._worked: set[str] = set()
+        self._explainer = None
+        self._writer = None
+        self._disabled_reason: str | None = None
+
+    def _prepare(self, vocabulary) -> None:
+        samples, labels, targets, deletion_data, summary_data = self._raw
+        max_len = self.max_len
+        self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
+        self.labels = _prepare_labels(labels, len(self.tokens), "labels")
+        self.targets = _check_targets(targets, has_labels=self.labels is not None)
+        self.deletion_data = None
+        if deletion_data is not None:
+            self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
         self.summary_ids = None
         if summary_data is False:
             pass
@@ -182,13 +203,19 @@ class ExplanationLogger(keras.callbacks.Callback):
         elif self.deletion_data is not None:
             self.summary_ids = self.deletion_data[0]
 
-        self.skipped_methods: list[str] = []
-        self.logged_epochs: list[int] = []
-        self.seconds: list[float] = []
-        self._worked: set[str] = set()
-        self._explainer = None
-        self._writer = None
-        self._disabled_reason: str | None = None
+    def set_model(self, model):
+        super().set_model(model)
+        if not self._prepared:
+            from keras_relevance.graph import ModelGraph
+
+            graph = ModelGraph.from_model(model)
+            if not graph.takes_strings:
+                raise ValueError(
+                    "ExplanationLogger: samples are texts but the model takes token ids: pass "
+                    "vocabulary= (a keras_relevance.text.Vocabulary) to encode them"
+                )
+            self._prepare(_ModelVocabulary(graph))
+            self._prepared = True
 
     # ------------------------------------------------------------------ keras hooks
     def on_train_begin(self, logs=None):
@@ -200,6 +227,12 @@ class ExplanationLogger(keras.callbacks.Callback):
         if self._explainer is not None and self._explainer.model is not self.model:
             self._explainer = None  # a different model: build its explainer again
         self._disabled_reason = None
+        self._check_pending = not self.model.built  # built by the first batch: check then
+        if self._check_pending:
+            return
+        self._check_model()
+
+    def _check_model(self) -> None:
         try:
             self._get_explainer().predict_logits(self.ids)  # ids vs vocabulary, shapes
             self._get_writer()  # log_dir must be a writable folder
@@ -213,6 +246,9 @@ class ExplanationLogger(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        if getattr(self, "_check_pending", False):
+            self._check_pending = False
+            self._check_model()
         if (epoch + 1) % self.every_n_epochs or self._disabled_reason is not None:
             return
         start = time.perf_counter()
@@ -716,6 +752,67 @@ def _prepare_samples(samples, vocabulary, max_len):
         else:
             tokens.append([str(int(t)) for t in row])
     return ids.astype(np.int32), tokens, tokenized
+
+
+def _holds_texts(samples, deletion_data, summary_data) -> bool:
+    def texts(x):
+        if isinstance(x, str):
+            return True
+        return isinstance(x, list | tuple) and (_is_text_list(list(x)) or _is_token_lists(x))
+
+    parts = [samples]
+    for extra in (deletion_data, summary_data):
+        if isinstance(extra, tuple | list) and len(extra) == 2 and _is_pair(extra):
+            parts.append(extra[0])
+        elif extra is not None and extra is not False:
+            parts.append(extra)
+    return any(texts(p) for p in parts)
+
+
+class _ModelVocabulary:
+    """The model's own TextVectorization as the logger's vocabulary (tokenize / encode)."""
+
+    def __init__(self, graph):
+        from keras_relevance.text import to_batch
+
+        self._graph, self._to_batch = graph, to_batch
+        self._ids: dict = {}
+
+    def tokenize(self, texts):
+        from keras_relevance.text import Tokenized
+
+        batch = self._to_batch(list(texts), source=self._graph)
+        out = []
+        for i, text in enumerate(texts):
+            tokens = list(batch.tokens[i])
+            offsets = batch.offsets[i] if batch.offsets is not None else None
+            starts = [a for a, _ in offsets] if offsets else [0] * len(tokens)
+            ends = [b for _, b in offsets] if offsets else [0] * len(tokens)
+            self._ids[tuple(tokens)] = batch.ids[i][batch.token_mask[i]]
+            out.append(Tokenized(tokens, starts, ends, text))
+        return out
+
+    def encode(self, rows, max_len=None):
+        found, texts = [], []
+        for r in rows:
+            cached = None if isinstance(r, str) else self._ids.get(tuple(r))
+            found.append(cached)
+            if cached is None:
+                texts.append(r if isinstance(r, str) else " ".join(r))
+        vectors = iter(self._graph.vectorize(texts)) if texts else iter(())
+        rows = [next(vectors) if r is None else r for r in found]
+        rows = [r[r != 0] for r in rows]
+        width = max((len(r) for r in rows), default=0)
+        if max_len is not None:
+            width = min(width, max_len)
+        out = np.zeros((len(rows), width), np.int32)
+        for i, r in enumerate(rows):
+            out[i, : min(len(r), width)] = r[:width]
+        return out
+
+    def id_to_token(self, index: int) -> str:
+        vocab = self._graph.vocabulary or []
+        return vocab[index] if 0 <= index < len(vocab) else "?"
 
 
 def _prepare_deletion(deletion_data, vocabulary, max_len):
