@@ -201,6 +201,27 @@ class Explanation:
         """(batch,) number of real tokens per example."""
         return self.mask.sum(axis=1)
 
+    def span_scores(self, spans) -> np.ndarray:
+        """Scores of token spans: the sum of the relevance of their words, (batch, n_spans).
+
+        Args:
+            spans: ``(start, end)`` positions, end exclusive: one list for all examples or one
+                list per example (NaN where a list is shorter than the longest).
+
+        For REAT this equals its own phrase formula (Eq. 14 / 22), `Explainer.phrase_scores`.
+
+        >>> e.span_scores([(0, 2), (2, 5)])  # doctest: +SKIP
+        """
+        from keras_relevance import reat
+
+        index, valid = reat.normalize_spans(spans, len(self), self.relevance.shape[1])
+        g = reat.cumulative_scores(self.relevance, self.mask)
+        rows = np.arange(len(self))[:, None]
+        out = g[rows, index[..., 1]] - g[rows, index[..., 0]]
+        if valid is not None:
+            out[~valid] = np.nan
+        return out
+
     def top_tokens(self, k: int = 5, tokens: Sequence[Sequence[str]] | None = None) -> list:
         """`ExampleExplanation.top_tokens` for every example (one list per example)."""
         if tokens is None:
@@ -419,8 +440,12 @@ class Explainer:
             out[~valid] = np.nan
         return out
 
-    def hierarchy(self, inputs, target=None, *, tokens=None, vocab=None, **options) -> list:
-        """REAT word, phrase and clause levels with scores, one `reat.Hierarchy` per example.
+    def hierarchy(self, inputs, target=None, *, tokens=None, vocab=None, method: str = "reat",
+                  **options) -> list:
+        """Word, phrase and clause levels with scores, one `reat.Hierarchy` per example.
+
+        With `method="reat"` (default) phrases score by REAT's Eq. 14 / 22; any other additive
+        method (e.g. "lrp", "grad_input", "occlusion") scores a phrase as the sum of its words.
 
         Args:
             inputs: token ids (batch, time) with ``tokens`` (one list per example) or ``vocab``
@@ -462,6 +487,12 @@ class Explainer:
             raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
         if batch == 0:
             return []
+        if method != "reat":
+            e = self.explain(ids, method=method, target=target)
+            opts = {k: options[k] for k in ("phrases", "clauses", "tagger", "nltk_data")
+                    if k in options}
+            g = reat.cumulative_scores(e.relevance, e.mask)
+            return reat.build_hierarchy(e.relevance, g, e.mask, e.target, tokens, **opts)
         target_arr = self._check_target(target, self._forward(ids, np.arange(batch)), batch)
         out = []
         for start in range(0, batch, self.batch_size):

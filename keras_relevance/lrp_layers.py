@@ -211,6 +211,12 @@ def rnn_forward(layer, x, mask, ctx):
     want = ("h",) if layer.return_sequences else ()
     records, finals, _ = recurrence.run(layer, x, mask, ops, want, state0, dtype=ctx.dtype)
     out = recurrence.outputs(layer, records.get("h"), mask, finals[0])
+    if layer.return_sequences and mask is not None:
+        # outputs Keras zeroes at padded steps: relevance reaching them is padding's
+        dropped = ~recurrence.kept(layer, mask)
+        if layer.go_backwards:
+            dropped = tf.reverse(dropped, [1])
+        out = out + ctx.padding_zeros(tf.shape(out)) * tf.cast(dropped, out.dtype)[..., None]
     return [out, *finals] if layer.return_state else out
 
 

@@ -69,6 +69,8 @@ __all__ = [
     "Level",
     "explain_naive_reat",
     "explain_reat",
+    "build_hierarchy",
+    "cumulative_scores",
     "hierarchy",
     "phrase_scores",
     "reat_scores",
@@ -569,10 +571,27 @@ def hierarchy(
     >>> h["clause"].texts, h["clause"].scores                  # doctest: +SKIP
     """
     mask_np = np.asarray(mask, bool)
+    word, g = _plan(chain).run(embeddings, mask_np, target)
+    return build_hierarchy(word, g, mask_np, target, tokens, phrases, clauses, tagger, nltk_data)
+
+
+def cumulative_scores(relevance, mask) -> np.ndarray:
+    """g (batch, time + 1) of an additive explanation: a span [s, e) scores g[e] − g[s]."""
+    rel = np.where(np.asarray(mask, bool), np.asarray(relevance, np.float64), 0.0)
+    return np.concatenate([np.zeros((rel.shape[0], 1)), np.cumsum(rel, axis=1)], axis=1)
+
+
+def build_hierarchy(word, g, mask, target, tokens, phrases="auto", clauses="auto", tagger=None,
+                    nltk_data=None) -> list[Hierarchy]:
+    """Word, phrase and clause levels from word scores and their cumulative sums `g`.
+
+    REAT passes its own `g` (Eq. 14 / 22); any additive explanation passes
+    `cumulative_scores(relevance, mask)`, so a phrase scores the sum of its words.
+    """
+    mask_np = np.asarray(mask, bool)
     batch, time = mask_np.shape
     if len(tokens) != batch:
         raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
-    word, g = _plan(chain).run(embeddings, mask_np, target)
     target_np = np.asarray(target).reshape(-1)
     out = []
     for b in range(batch):
