@@ -347,7 +347,8 @@ class Explainer:
         for idx, width in length_chunks(ends, rows, self.batch_size, time, trim):
             emb, mask = chain.embed(inputs[idx, :width])
             tgt = tf.constant(target_arr[idx], tf.int32)
-            result = func(chain, emb, mask, tgt, **options)
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite scores: see below
+                result = func(chain, emb, mask, tgt, **options)
             if not isinstance(result, MethodResult):
                 result = MethodResult(*result)
             rel = np.asarray(result.relevance)
