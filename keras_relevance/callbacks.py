@@ -773,7 +773,7 @@ class _ModelVocabulary:
     """The model's own TextVectorization as the logger's vocabulary (tokenize / encode)."""
 
     def __init__(self, graph):
-        from keras_relevance.text import to_batch
+        from keras_relevance.batch import to_batch
 
         self._graph, self._to_batch = graph, to_batch
         self._ids: dict = {}

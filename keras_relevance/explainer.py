@@ -381,10 +381,8 @@ class Explainer:
             per_dim[~mask_all] = 0
         self._check_finite_result(method, relevance, per_dim, delta)
         tokens = None
-        vocabulary = chain.vocabulary if chain.takes_strings else None
-        if vocabulary is not None:
-            tokens = [[vocabulary[i] if i < len(vocabulary) else "?" for i in row]
-                      for row in inputs]
+        if chain.takes_strings and _is_texts(raw):
+            tokens = self._text_batch(raw).tokens
         return Explanation(
             relevance=relevance,
             per_dim=per_dim,
@@ -513,12 +511,7 @@ class Explainer:
     def _check_inputs(self, token_ids) -> np.ndarray:
         chain = self.chain
         if chain.takes_strings and _is_texts(token_ids):
-            texts = [token_ids] if isinstance(token_ids, str) else [
-                t.decode() if isinstance(t, bytes) else str(t) for t in np.asarray(
-                    token_ids, object).reshape(-1)]
-            if not texts:
-                return np.zeros((0, 0), np.int32)
-            return self._fit_length(chain.vectorize(texts))
+            return self._fit_length(self._text_batch(token_ids).ids)
         if isinstance(token_ids, str) or (
             isinstance(token_ids, list | tuple) and token_ids
             and all(isinstance(t, str) for t in token_ids)
@@ -572,6 +565,12 @@ class Explainer:
                 "mask_zero=True (there is no padding to stand for them)"
             )
         return self._fit_length(arr.astype(np.int32, copy=False))
+
+    def _text_batch(self, texts):
+        """Texts through the model's own TextVectorization: the one input type."""
+        from keras_relevance.batch import to_batch
+
+        return to_batch(texts, source=self.chain, vocab_size=self.chain.vocab_size)
 
     def _fit_length(self, arr: np.ndarray) -> np.ndarray:
         """Pad ids to the model's fixed or minimum length (id 0 is the model's padding), or

@@ -466,7 +466,8 @@ class ModelGraph:
 
     # ------------------------------------------------------------------ preprocessing
     def vectorize(self, texts) -> np.ndarray:
-        """Raw inputs → token ids through the model's own preprocessing layers."""
+        """Raw inputs → token ids through the model's own preprocessing layers (this makes the
+        graph a `keras_relevance.batch.TextSource`: `vocabulary`, `standardize`, `split`)."""
         if self.embedding_step is None:
             raise ValueError(f"model {self.model.name!r} has no Embedding: it takes embeddings")
         x = tf.convert_to_tensor(texts)
@@ -511,6 +512,16 @@ class ModelGraph:
     def split(self):
         layer = self.text_layer
         return None if layer is None else layer.get_config().get("split")
+
+    @property
+    def output_sequence_length(self):
+        layer = self.text_layer
+        return None if layer is None else layer.get_config().get("output_sequence_length")
+
+    @property
+    def ngrams(self):
+        layer = self.text_layer
+        return None if layer is None else layer.get_config().get("ngrams")
 
     # ------------------------------------------------------------------ helpers
     def time_trim_safe(self) -> bool:
