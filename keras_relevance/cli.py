@@ -142,6 +142,9 @@ def _parser() -> argparse.ArgumentParser:
     corpus.add_argument("--no-resume", action="store_true", help="refuse a non-empty --out")
     corpus.add_argument("--overwrite", action="store_true", help="with --no-resume: replace --out")
     corpus.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    corpus.add_argument(
+        "-v", "--verbose", action="store_true", help="keep TensorFlow's log lines"
+    )
     return parser
 
 

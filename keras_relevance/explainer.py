@@ -257,6 +257,7 @@ class Explainer:
         self.model = model
         self.batch_size = int(batch_size)
         self.verify = bool(verify)
+        self._weights_version, self._weights_checked = None, False
         self._chain: ModelGraph | None = None
         if model.built:
             self._chain = ModelGraph.from_model(model)
@@ -320,6 +321,7 @@ class Explainer:
                 mask=np.zeros((0, time), bool),
             )
 
+        self._check_finite_weights()
         mask_all = self._token_mask(inputs)
         ends = row_ends(mask_all)
         rows = np.flatnonzero(ends > 0)
@@ -666,6 +668,23 @@ class Explainer:
         if chain.mask_zero or chain.takes_strings:
             return np.asarray(inputs) != 0
         return np.ones(inputs.shape[:2], bool)
+
+    def _check_finite_weights(self) -> None:
+        """NaN/Inf weights are refused, checked once per weight version: per optimizer step
+        while the model trains, once per Explainer otherwise."""
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        version = (id(optimizer), int(iterations.numpy())) if iterations is not None else None
+        if self._weights_version == version and self._weights_checked:
+            return
+        for w in self.model.weights:
+            value = tf.convert_to_tensor(w)
+            if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+                raise ValueError(
+                    f"weight {getattr(w, 'path', w.name)!r} contains NaN/Inf: the model is not "
+                    "finite, so there is nothing to explain"
+                )
+        self._weights_version, self._weights_checked = version, True
 
     def _check_finite_logits(self, logits, mask, rows) -> None:
         # Rows without real tokens may legitimately give NaN (a masked average over nothing);

@@ -134,12 +134,13 @@ def test_texts_passed_as_ids_are_a_type_error(ex):
 def test_unsupported_layer_named_by_lrp_and_reat_gradients_still_work(vocab):
     model = _build("float32", lambda: [
         keras.layers.Embedding(len(vocab), 4, mask_zero=True),
-        keras.layers.SimpleRNN(3),
+        keras.layers.Lambda(lambda x: x * 1.0, name="scaled"),
+        keras.layers.GRU(3),
         keras.layers.Dense(2),
     ])  # fmt: skip
     ex = Explainer(model)
     ids = vocab.encode(["a good film"])
-    with pytest.raises(ValueError, match=r"simple_rnn.*SimpleRNN.*Supported layers"):
+    with pytest.raises(ValueError, match=r"scaled.*Lambda.*Supported layers.*register_rule"):
         ex.explain(ids, method="lrp")
     with pytest.raises(ValueError, match="REAT cannot explain"):
         ex.explain(ids, method="reat")
