@@ -404,8 +404,16 @@ class ModelGraph:
                 layer itself at inference); `kwargs` already hold the masks Keras would pass.
             record: keep every step's outputs in `WalkResult.values` (by tensor key).
         """
+        start_mask = self.model_mask(emb, token_mask)
+        if op is None and start_mask is not None:
+            # as the Embedding's output carries its mask in Keras (MultiHeadAttention reads it)
+            emb = tf.identity(emb)
+            try:
+                keras.src.backend.set_keras_mask(emb, start_mask)
+            except AttributeError:  # an eager tensor that takes no attributes
+                pass
         values = {self.start_key: emb}
-        masks = {self.start_key: self.model_mask(emb, token_mask)}
+        masks = {self.start_key: start_mask}
         call = op or _plain_call
         for step in self.body:
             args, kwargs, previous = _fill(step, values, masks, self.alias)

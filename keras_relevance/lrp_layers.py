@@ -288,4 +288,15 @@ def multi_head_attention(step, args, kwargs, ctx):
     rule = _epsilon(ctx, layer)
     out = rules.lrp_weighted_sum(weights, v, layer._combine_equation, kwargs.get("value_mask"),
                                  rule.eps, rule.bias_factor)
-    return einsum_dense(layer._output_dense, out, ctx)
+    out = einsum_dense(layer._output_dense, out, ctx)
+    query_mask = kwargs.get("query_mask")
+    if query_mask is not None:
+        # at padded queries Keras's fused attention differs from the explicit softmax: take its
+        # values there; relevance reaching them is padding's (in delta)
+        plain_args = [stop(a) for a in args]
+        keras.src.backend.set_keras_mask(plain_args[0], query_mask)  # MHA reads the attribute
+        plain = tf.stop_gradient(layer(*plain_args, **{
+            k: v for k, v in kwargs.items() if k != "training"}))
+        keep = tf.cast(query_mask, tf.bool)[..., None]
+        out = tf.where(keep, out, plain + ctx.padding_zeros(tf.shape(out)))
+    return out
