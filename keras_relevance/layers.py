@@ -600,10 +600,22 @@ def _copy_state(source: keras.Model, target: keras.Model) -> None:
                 "not line up with its converted copy (is the model built?)"
             )
         new.set_weights(weights)  # trainable and non-trainable (moving statistics) alike
+        if _overrides(old, "save_own_variables") or _overrides(new, "load_own_variables"):
+            # the layer's own loading hook, as keras.saving.load_model calls it: Normalization
+            # recomputes its mean/variance from the adapted variables, lookups take IDF weights
+            store = {}
+            old.save_own_variables(store)
+            new.load_own_variables(store)
         if hasattr(old, "get_vocabulary") and hasattr(old, "set_vocabulary"):
             _copy_vocabulary(old, new)
         elif hasattr(old, "save_assets") and hasattr(new, "load_assets"):
-            _copy_assets(old, new)
+            with tempfile.TemporaryDirectory() as folder:  # Keras's own path, through a folder
+                old.save_assets(folder)
+                new.load_assets(folder)
+
+
+def _overrides(layer, method: str) -> bool:
+    return getattr(type(layer), method) is not getattr(keras.layers.Layer, method)
 
 
 def _copy_vocabulary(old, new) -> None:
@@ -628,12 +640,3 @@ def _copy_vocabulary(old, new) -> None:
             f"{old.vocabulary_size()} entries, the copy has {new.vocabulary_size()}"
         )
 
-
-def _copy_assets(old, new) -> None:
-    """Other layers that keep state in assets: Keras's own save/load path, through a folder."""
-    store = {}
-    old.save_own_variables(store)
-    new.load_own_variables(store)
-    with tempfile.TemporaryDirectory() as folder:
-        old.save_assets(folder)
-        new.load_assets(folder)

@@ -264,6 +264,25 @@ def test_string_lookup_and_integer_lookup():
     np.testing.assert_allclose(_predict(converted, x), _predict(model, x), rtol=0, atol=1e-6)
 
 
+def test_adapted_normalization_and_discretization():
+    # Normalization computes its mean/variance from the adapted variables in finalize_state(),
+    # which Keras's loading hook (load_own_variables) calls and set_weights alone does not
+    x = np.random.default_rng(1).normal(3.0, 2.0, size=(8, TIME, 4)).astype("float32")
+    normalize = keras.layers.Normalization()
+    normalize.adapt(x)
+    discretize = keras.layers.Discretization(num_bins=4)
+    discretize.adapt(x[..., 0])
+    features = keras.Input((TIME, 4))
+    seq = keras.layers.LSTM(3, return_sequences=True)(normalize(features))
+    bins = keras.layers.Embedding(4, 3)(discretize(features[..., 0]))
+    x_all = keras.layers.Flatten()(keras.layers.Concatenate()([seq, bins]))
+    model = keras.Model(features, keras.layers.Dense(2)(x_all))
+    converted = make_explainable(model)
+    np.testing.assert_allclose(_predict(converted, x), _predict(model, x), rtol=0, atol=1e-6)
+    new = converted.get_layer(normalize.name)
+    np.testing.assert_allclose(_numpy(new.mean), _numpy(normalize.mean), rtol=0, atol=0)
+
+
 @pytest.mark.parametrize("name", sorted(ALL))
 def test_keras_round_trip(name, tmp_path):
     model = _build(name, "float32")
