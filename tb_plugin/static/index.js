@@ -134,6 +134,16 @@ function readHash() {
   return Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
 }
 
+/** TensorBoard's "Reload data" setting (its local storage; on unless the user turned it off). */
+function autoReload() {
+  try {
+    const settings = JSON.parse(localStorage.getItem('_tb_global_settings') || '{}');
+    return settings.autoReload !== false;
+  } catch (e) {
+    return true;
+  }
+}
+
 function darkMode() {
   let parentDark = false;
   try {
@@ -185,7 +195,13 @@ class Dashboard {
   // ---- live: poll /runs, on a timer, on TensorBoard's reload and when the tab is shown --------
   startPolling() {
     const interval = Number(new URLSearchParams(location.search).get('poll')) || POLL_MS;
-    setInterval(() => { if (!document.hidden) this.poll(); }, interval);
+    setInterval(() => { if (!document.hidden && autoReload()) this.poll(); }, interval);
+    // TensorBoard's reload button (same origin: the frame can listen on its parent's page)
+    try {
+      window.parent.document.addEventListener('click', (e) => {
+        if (e.target && e.target.closest && e.target.closest('.reload-button')) this.poll();
+      }, true);
+    } catch (e) { /* not inside TensorBoard */ }
     document.addEventListener('visibilitychange', () => { if (!document.hidden) this.poll(); });
     window.addEventListener('focus', () => this.poll());
     // TensorBoard's plugin host posts messages to the iframe (runs changed, reload): look again.
@@ -400,6 +416,7 @@ class Dashboard {
   async selectRun(run, tag = null) {
     const s = this.state;
     s.run = run;
+    this.status.textContent = '';
     this.runSelect.value = run;
     const info = this.runInfo();
     const readable = info.heatmaps.filter((h) => !h.error);
