@@ -428,9 +428,9 @@ class Dashboard {
     for (const h of errors) {
       this.notes.append(el('div', {class: 'kr-notice kr-item-error', text: `${h.tag}: ${h.error}`}));
     }
-    this.fillTypedMethods();
     if (readable.length) {
       await this.selectTag((readable.find((h) => h.tag === tag) || readable[0]).tag);
+      this.fillTypedMethods();
     } else {
       this.list.replaceChildren(el('div', {class: 'kr-status', text: 'no readable heatmaps in this run'}));
       await Promise.all([this.loadDeletion(), this.loadAopc()]);
