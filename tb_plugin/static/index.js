@@ -213,7 +213,9 @@ class Dashboard {
   }
 
   async poll() {
-    if (this.polling) return;
+    const now = Date.now();
+    if (this.polling || now - (this.lastPoll || 0) < 400) return; // bursts of events: one request
+    this.lastPoll = now;
     this.polling = true;
     try {
       this.applyTheme();
