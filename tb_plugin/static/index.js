@@ -412,7 +412,8 @@ class Dashboard {
     h.set('target', s.target);
     h.set('scale', s.scale);
     if (s.scale === 'fixed') h.set('fixed', String(s.fixed));
-    history.replaceState(null, '', `#${h}`);
+    // the full path: the page's <base> points at the plugin's routes, so '#...' alone would not do
+    history.replaceState(null, '', `${location.pathname}${location.search}#${h}`);
   }
 
   async selectRun(run, tag = null) {
