@@ -1,0 +1,188 @@
+"""Small text classifiers as keras.io tutorials and users write them (for the graph tests).
+
+Each builder returns a built model in the CURRENT dtype policy (call inside the `float64` fixture)
+with random weights and biases (`randomize`), vocabulary `VOCAB`, so that biases, moving
+statistics and every rule's δ-share are exercised.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers
+
+VOCAB, EMB, UNITS = 30, 6, 5
+SENTENCES = [
+    "a good film", "the worst movie ever", "i loved it", "not good at all", "truly great acting",
+    "boring and slow", "what a fine story", "bad plot, bad actors", "an instant classic",
+    "i hated the ending", "fun for the whole family", "a waste of time", "brilliant and moving",
+    "dull", "the cast is superb", "weak script", "so much fun", "never again", "a small gem",
+    "terrible",
+]
+
+
+def randomize(model, seed=0, scale=0.5):
+    """Random float weights (positive moving variances) so that biases matter."""
+    rng = np.random.default_rng(seed)
+    for var in model.weights:
+        if "float" not in str(var.dtype):
+            continue
+        shape = tuple(var.shape)
+        if "variance" in var.path:
+            var.assign(rng.uniform(0.5, 1.5, shape))
+        else:
+            var.assign(rng.normal(0.0, scale, shape))
+    return model
+
+
+def ids_batch(seed=0, batch=3, time=7, pad="right", min_len=2):
+    """Random ids in [1, VOCAB) with rows padded by 0 on the `pad` side (first row full)."""
+    rng = np.random.default_rng(seed)
+    ids = rng.integers(1, VOCAB, (batch, time))
+    for n in range(1, batch):
+        length = int(rng.integers(min_len, time + 1))
+        if pad == "right":
+            ids[n, length:] = 0
+        else:
+            ids[n, :time - length] = 0
+    return ids
+
+
+def _text_input(time=None):
+    return keras.Input((time,), dtype="int32")
+
+
+def bilstm(mask_zero=True, merge="concat"):
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=mask_zero)(inp)
+    x = layers.Bidirectional(layers.LSTM(UNITS), merge_mode=merge)(x)
+    return randomize(keras.Model(inp, layers.Dense(3)(x)), 1)
+
+
+def bilstm_sequential(mask_zero=True, merge="concat"):
+    model = keras.Sequential([keras.Input((None,), dtype="int32"),
+                              layers.Embedding(VOCAB, EMB, mask_zero=mask_zero),
+                              layers.Bidirectional(layers.LSTM(UNITS), merge_mode=merge),
+                              layers.Dense(3)])
+    return randomize(model, 1)
+
+
+def kim_cnn(time=9, mask_zero=False):
+    inp = _text_input(time)
+    emb = layers.Embedding(VOCAB, EMB, mask_zero=mask_zero)(inp)
+    pooled = [layers.GlobalMaxPooling1D()(layers.Conv1D(4, w, activation="relu")(emb))
+              for w in (3, 4, 5)]
+    x = layers.Dropout(0.5)(layers.Concatenate()(pooled))
+    return randomize(keras.Model(inp, layers.Dense(3, activation="softmax")(x)), 2)
+
+
+def bilstm_attention():
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    h = layers.Bidirectional(layers.LSTM(UNITS, return_sequences=True))(x)
+    att = layers.Attention(use_scale=True)([h, h])
+    out = layers.Dense(2, activation="softmax")(layers.GlobalAveragePooling1D()(att))
+    return randomize(keras.Model(inp, out), 3)
+
+
+def mha_classifier(heads=2):
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    x = layers.MultiHeadAttention(num_heads=heads, key_dim=3)(x, x)
+    out = layers.Dense(3)(layers.GlobalAveragePooling1D()(x))
+    return randomize(keras.Model(inp, out), 4)
+
+
+def sigmoid_gru():
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    x = layers.GRU(UNITS)(x)
+    return randomize(keras.Model(inp, layers.Dense(1, activation="sigmoid")(x)), 5)
+
+
+def softmax_lstm():
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    x = layers.Dropout(0.2)(layers.LSTM(UNITS)(x))
+    x = layers.Activation("softmax")(layers.Dense(4)(x))
+    return randomize(keras.Model(inp, x), 6)
+
+
+def vectorizer(length=8):
+    tv = layers.TextVectorization(max_tokens=VOCAB, output_sequence_length=length)
+    tv.adapt(SENTENCES)
+    return tv
+
+
+def text_gru(length=8):
+    """Input(string) → TextVectorization → Embedding(mask_zero) → GRU → Dense(1, sigmoid)."""
+    inp = keras.Input((1,), dtype="string")
+    x = vectorizer(length)(inp)
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(x)
+    x = layers.GRU(UNITS)(x)
+    return randomize(keras.Model(inp, layers.Dense(1, activation="sigmoid")(x)), 7)
+
+
+def branches(merge="Add"):
+    """Two recurrent branches (LSTM, GRU) merged element-wise, a hidden Dense, a head."""
+    inp = _text_input()
+    e = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    a = layers.LSTM(UNITS)(e)
+    b = layers.GRU(UNITS, reset_after=False)(e)
+    x = getattr(layers, merge)()([a, b])
+    x = layers.Dense(4, activation="tanh")(x)
+    return randomize(keras.Model(inp, layers.Dense(3)(x)), 8)
+
+
+def normalised(time=8):
+    inp = _text_input(time)
+    e = layers.Embedding(VOCAB, EMB)(inp)
+    x = layers.Conv1D(5, 3, padding="same")(e)
+    x = layers.BatchNormalization()(x)
+    x = layers.LeakyReLU(0.1)(x)
+    x = layers.LayerNormalization()(x)
+    x = layers.AveragePooling1D(2)(x)
+    x = layers.Flatten()(x)
+    return randomize(keras.Model(inp, layers.Dense(3)(x)), 9)
+
+
+def simple_rnn():
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    x = layers.SimpleRNN(UNITS)(x)
+    return randomize(keras.Model(inp, layers.Dense(2)(x)), 10)
+
+
+def nested_text_cnn(length=12):
+    """keras.io "text classification from scratch": an inner CNN on ids, wrapped end to end."""
+    ids = keras.Input((length,), dtype="int64")
+    x = layers.Embedding(VOCAB, EMB)(ids)
+    x = layers.Dropout(0.5)(x)
+    x = layers.Conv1D(4, 3, padding="valid", activation="relu", strides=2)(x)
+    x = layers.Conv1D(4, 3, padding="causal", activation="relu")(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    x = layers.Dense(4, activation="relu")(x)
+    inner = keras.Model(ids, layers.Dense(1, activation="sigmoid")(x), name="inner")
+    randomize(inner, 11)
+    raw = keras.Input((1,), dtype="string")
+    return keras.Model(raw, inner(vectorizer(length)(raw)), name="end_to_end")
+
+
+ZOO = {
+    "bilstm": bilstm, "kim_cnn": kim_cnn, "bilstm_attention": bilstm_attention,
+    "mha": mha_classifier, "sigmoid_gru": sigmoid_gru, "softmax_lstm": softmax_lstm,
+    "text_gru": text_gru, "add": lambda: branches("Add"), "average": lambda: branches("Average"),
+    "subtract": lambda: branches("Subtract"), "maximum": lambda: branches("Maximum"),
+    "normalised": normalised, "simple_rnn": simple_rnn, "nested": nested_text_cnn,
+}
+STRING_MODELS = ("text_gru", "nested")
+FIXED_TIME = {"kim_cnn": 9, "normalised": 8}
+
+
+def inputs_for(name, seed=0):
+    """A batch the model takes: raw strings, or ids (right-padded for mask models)."""
+    if name in STRING_MODELS:
+        return np.array(SENTENCES[seed:seed + 3] + ["good"], dtype=object)
+    if name in FIXED_TIME:
+        return np.random.default_rng(seed).integers(1, VOCAB, (3, FIXED_TIME[name]))
+    return ids_batch(seed)
