@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-
 import reference_graph_layers as gl
 import reference_graph_rnn as gr
 

@@ -9,7 +9,6 @@ previous state); attention weights are constant gates and the values get all rel
 from __future__ import annotations
 
 import numpy as np
-
 from reference_graph_layers import act, arr, messages, sgn, sum_rule
 
 
