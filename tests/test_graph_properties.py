@@ -16,16 +16,16 @@ Example counts come from the profiles of test_properties ("ci": derandomized, fe
 
 from __future__ import annotations
 
+import graph_zoo as gz
 import keras
 import numpy as np
+import reference_graph_lrp as rg
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from keras import layers
 from test_properties import examples, float64
 
-import graph_zoo as gz
 import keras_relevance as kr
-import reference_graph_lrp as rg
 
 VOCAB = 23
 RNNS = ("lstm", "gru", "simple_rnn")
