@@ -168,15 +168,46 @@ def nested_text_cnn(length=12):
     return keras.Model(raw, inner(vectorizer(length)(raw)), name="end_to_end")
 
 
+def additive_attention():
+    inp = _text_input()
+    x = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
+    h = layers.GRU(UNITS, return_sequences=True)(x)
+    q = layers.Dense(UNITS)(h)
+    att = layers.AdditiveAttention()([q, h])
+    return randomize(keras.Model(inp, layers.Dense(2)(layers.GlobalAveragePooling1D()(att))), 14)
+
+
+def cnn_pool_sequential(time=10):
+    """A Sequential CNN: max- and average-pooling windows, Reshape, a softmax head."""
+    model = keras.Sequential([
+        keras.Input((time,), dtype="int32"), layers.Embedding(VOCAB, EMB),
+        layers.Conv1D(4, 3, padding="same", activation="relu"), layers.MaxPooling1D(2),
+        layers.Conv1D(3, 2, padding="valid"), layers.AveragePooling1D(2),
+        layers.Reshape((-1,)), layers.Dense(3, activation="softmax")])
+    return randomize(model, 15)
+
+
+def rnn_stack_sequential():
+    """A Sequential stack: GRU (reset_after=False) then a Bidirectional SimpleRNN (ave)."""
+    model = keras.Sequential([
+        keras.Input((None,), dtype="int32"), layers.Embedding(VOCAB, EMB, mask_zero=True),
+        layers.GRU(UNITS, return_sequences=True, reset_after=False),
+        layers.Bidirectional(layers.SimpleRNN(UNITS), merge_mode="ave"),
+        layers.Dense(3, activation="softmax")])
+    return randomize(model, 16)
+
+
 ZOO = {
     "bilstm": bilstm, "kim_cnn": kim_cnn, "bilstm_attention": bilstm_attention,
     "mha": mha_classifier, "sigmoid_gru": sigmoid_gru, "softmax_lstm": softmax_lstm,
     "text_gru": text_gru, "add": lambda: branches("Add"), "average": lambda: branches("Average"),
     "subtract": lambda: branches("Subtract"), "maximum": lambda: branches("Maximum"),
     "normalised": normalised, "simple_rnn": simple_rnn, "nested": nested_text_cnn,
+    "additive_attention": additive_attention, "cnn_pool_seq": cnn_pool_sequential,
+    "rnn_stack_seq": rnn_stack_sequential,
 }
 STRING_MODELS = ("text_gru", "nested")
-FIXED_TIME = {"kim_cnn": 9, "normalised": 8}
+FIXED_TIME = {"kim_cnn": 9, "normalised": 8, "cnn_pool_seq": 10}
 
 
 def inputs_for(name, seed=0):

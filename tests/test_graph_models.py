@@ -27,6 +27,7 @@ FAST = {"integrated_gradients": {"steps": 8}, "lime": {"samples": 64}}
 EVERY_METHOD = ("bilstm", "text_gru", "kim_cnn", "bilstm_attention", "mha", "sigmoid_gru")
 # models with one recurrent layer feeding the head (REAT applies)
 ONE_RNN = ("bilstm", "sigmoid_gru", "softmax_lstm", "text_gru")
+SOFTMAX = ("kim_cnn", "bilstm_attention", "softmax_lstm", "cnn_pool_seq", "rnn_stack_seq")
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +84,7 @@ def test_reference_forward_equals_model_and_conserves(zoo, name):
     out = np.asarray(model(model_input(name, x)), np.float64)
     head = head_of(model)
     act = head.activation.__name__
-    if act in ("softmax", "sigmoid") or head.units == 1 or name == "softmax_lstm":
+    if act in ("softmax", "sigmoid") or head.units == 1 or name in SOFTMAX:
         np.testing.assert_allclose(probabilities(head, ref["logits"]), out, rtol=0, atol=1e-12)
     else:
         np.testing.assert_allclose(ref["logits"], out, rtol=0, atol=1e-12)
@@ -144,8 +145,7 @@ def test_logits_are_the_heads_scores(zoo, name):
         assert e.logits.shape == (len(x), 2)
         np.testing.assert_allclose(e.logits[:, 0], -e.logits[:, 1], rtol=0, atol=0)
         np.testing.assert_array_equal(e.target, (e.logits[:, 1] > 0).astype(int))
-    expected = probabilities(head, e.logits) if head.units == 1 or name in (
-        "kim_cnn", "bilstm_attention", "softmax_lstm") else e.logits
+    expected = probabilities(head, e.logits) if head.units == 1 or name in SOFTMAX else e.logits
     np.testing.assert_allclose(expected, out, rtol=0, atol=1e-12)
 
 
