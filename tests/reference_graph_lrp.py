@@ -14,6 +14,7 @@ Public API:
         -> dict(relevance (B, T), per_dim (B, T, E), logits (B, C), target (B,), delta (B,),
                 leftover (B,), mask (B, T))
     scores(model, x) -> (B, C) class scores ([-z, z] for a one-unit head)
+    RULES: layer class name -> fwd function (add a custom layer's rule here)
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ import numpy as np
 import reference_graph_layers as gl
 import reference_graph_rnn as gr
 
-__all__ = ["explain", "scores"]
+__all__ = ["explain", "scores", "RULES"]
 
 _IDENTITY = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "AlphaDropout",
              "ActivityRegularization", "Identity", "InputLayer")
 _PREPROCESS = ("TextVectorization", "StringLookup", "IntegerLookup")
-_RULES = {
+RULES = {
     "Embedding": gl.fwd_embedding, "Dense": gl.fwd_dense, "Masking": gl.fwd_masking,
     "Activation": gl.fwd_activation, "ReLU": gl.fwd_activation, "LeakyReLU": gl.fwd_activation,
     "Softmax": gl.fwd_activation, "ELU": gl.fwd_activation,
@@ -99,9 +100,9 @@ def _layer_forward(layer, values, masks, ctx):
         return ids, None, lambda r: ([None], 0.0)
     if isinstance(layer, keras.Model):
         return _model_forward(layer, values, masks, ctx)
-    if name not in _RULES:
+    if name not in RULES:
         raise ValueError(f"reference: no rule for {name}")
-    return _RULES[name](layer, values, masks, ctx)
+    return RULES[name](layer, values, masks, ctx)
 
 
 def _model_forward(model, values, masks, ctx):

@@ -337,3 +337,32 @@ def test_logger_with_one_unit_sigmoid_head(tmp_path, float64):
             assert set(payload["curves"]) == {"lrp", "sa"}
             for curve in payload["curves"].values():
                 assert np.isfinite(np.asarray(curve, dtype=float)).all()
+
+
+class RegisteredScale(Scale):
+    """The same constant scaling, made explainable with kr.register_rule in the test."""
+
+
+def _scale_reference(layer, inputs, masks, ctx):
+    # LRP_SPEC: an activation-like element-wise map passes relevance unchanged
+    return inputs[0] * layer.factor, masks[0], lambda r: ([r], 0.0)
+
+
+def test_register_rule_makes_a_custom_layer_explainable(float64, monkeypatch):
+    from keras_relevance import rules
+
+    def handler(step, args, kwargs, ctx):
+        return rules.lrp_activation(args[0], lambda v: step.layer(v))
+
+    model = _with_middle(RegisteredScale(0.5, name="halve"))
+    ids = gz.ids_batch(11)
+    with pytest.raises(ValueError, match="halve"):
+        kr.Explainer(model).explain(ids, method="lrp")
+    kr.register_rule(RegisteredScale, handler)
+    monkeypatch.setitem(rg.RULES, "RegisteredScale", _scale_reference)
+    for bf in (0.0, 1.0):
+        e = kr.Explainer(model).explain(ids, method="lrp", bias_factor=bf)
+        ref = rg.explain(model, ids, bias_factor=bf)
+        np.testing.assert_allclose(e.logits, ref["logits"], rtol=0, atol=ATOL)
+        np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
+    assert np.abs(kr.Explainer(model).explain(ids, method="lrp_cons").delta).max() < 1e-8
