@@ -12,7 +12,7 @@ by Keras itself (they map strings to ids; no relevance flows through them).
 Public API:
     explain(model, x, target=None, eps=1e-3, bias_factor=0.0)
         -> dict(relevance (B, T), per_dim (B, T, E), logits (B, C), target (B,), delta (B,),
-                leftover (B,), mask (B, T))
+                leftover (B,), mask (B, T), padding (B,): relevance that reached padding)
     scores(model, x) -> (B, C) class scores ([-z, z] for a one-unit head)
     RULES: layer class name -> fwd function (add a custom layer's rule here)
 """
@@ -53,6 +53,7 @@ class _Ctx:
         self.head_z = None
         self.embedding_mask = None
         self.r_embedding = None
+        self.text_ids = None
 
 
 def _graph_of(model):
@@ -97,6 +98,7 @@ def _layer_forward(layer, values, masks, ctx):
     name = type(layer).__name__
     if name in _PREPROCESS:
         ids = np.asarray(layer(np.asarray(values[0])[None]))[0]
+        ctx.text_ids = ids  # for raw text, the tokens are the non-zero ids (0 = padding)
         return ids, None, lambda r: ([None], 0.0)
     if isinstance(layer, keras.Model):
         return _model_forward(layer, values, masks, ctx)
@@ -162,7 +164,8 @@ def explain(model, x, target=None, eps=1e-3, bias_factor=0.0):
     head = _find_head(model)
     rows = list(x) if not isinstance(x, np.ndarray) else [x[n] for n in range(len(x))]
     targets = [None] * len(rows) if target is None else list(np.broadcast_to(target, len(rows)))
-    res = dict(relevance=[], per_dim=[], logits=[], target=[], delta=[], leftover=[], mask=[])
+    res = dict(relevance=[], per_dim=[], logits=[], target=[], delta=[], leftover=[], mask=[],
+               padding=[])
     for row, tgt in zip(rows, targets, strict=True):
         ctx = _Ctx(eps, bias_factor, head)
         _, _, back = _model_forward(model, [row], [None], ctx)
@@ -173,8 +176,13 @@ def explain(model, x, target=None, eps=1e-3, bias_factor=0.0):
         r_out[c] = score[c]
         _, leftover = back(r_out)
         per_dim = ctx.r_embedding
-        keep = (np.ones(per_dim.shape[0], bool) if ctx.embedding_mask is None
-                else ctx.embedding_mask)
+        if ctx.embedding_mask is not None:
+            keep = ctx.embedding_mask
+        elif ctx.text_ids is not None:
+            keep = ctx.text_ids != 0
+        else:
+            keep = np.ones(per_dim.shape[0], bool)
+        res["padding"].append(per_dim[~keep].sum())
         per_dim = np.where(keep[:, None], per_dim, 0.0)
         res["relevance"].append(per_dim.sum(-1))
         res["per_dim"].append(per_dim)

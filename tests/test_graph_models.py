@@ -88,7 +88,7 @@ def test_reference_forward_equals_model_and_conserves(zoo, name):
         np.testing.assert_allclose(probabilities(head, ref["logits"]), out, rtol=0, atol=1e-12)
     else:
         np.testing.assert_allclose(ref["logits"], out, rtol=0, atol=1e-12)
-    assert np.abs(ref["delta"]).max() < 1e-12
+    assert np.abs(ref["delta"] - ref["padding"]).max() < 1e-12
 
 
 @pytest.mark.parametrize("cell", [layers.LSTM, layers.GRU])
@@ -128,9 +128,14 @@ def test_lrp_equals_reference(zoo, name, bias_factor):
 
 @pytest.mark.parametrize("name", sorted(gz.ZOO))
 def test_lrp_cons_conserves(zoo, name):
+    """|delta| < 1e-8 apart from the relevance that reached padding (it is in delta)."""
     model = zoo(name)
-    e = explain(model, name, gz.inputs_for(name), "lrp_cons")
-    assert np.abs(e.delta).max() < 1e-8
+    x = gz.inputs_for(name)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*padding.*")
+        e = explain(model, name, x, "lrp_cons")
+    padding = rg.explain(model, x, target=e.target, bias_factor=1.0)["padding"]
+    assert np.abs(e.delta - padding).max() < 1e-8
 
 
 @pytest.mark.parametrize("name", sorted(gz.ZOO))
@@ -366,3 +371,20 @@ def test_register_rule_makes_a_custom_layer_explainable(float64, monkeypatch):
         np.testing.assert_allclose(e.logits, ref["logits"], rtol=0, atol=ATOL)
         np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
     assert np.abs(kr.Explainer(model).explain(ids, method="lrp_cons").delta).max() < 1e-8
+
+
+def test_relevance_reaching_padding_is_reported(float64):
+    """BiGRU(return_sequences) → GlobalMaxPooling1D reads padding: that relevance is in delta,
+    and a warning says so (issue 11)."""
+    inp = keras.Input((None,), dtype="int32")
+    x = layers.Embedding(gz.VOCAB, gz.EMB, mask_zero=True)(inp)
+    x = layers.Bidirectional(layers.GRU(gz.UNITS, return_sequences=True))(x)
+    x = layers.GlobalMaxPooling1D()(x)
+    model = gz.randomize(keras.Model(inp, layers.Dense(2)(x)), 17)
+    ids = gz.ids_batch(12, batch=4, time=8)
+    with pytest.warns(Warning, match="padding"):
+        e = kr.Explainer(model).explain(ids, method="lrp_cons")
+    ref = rg.explain(model, ids, target=e.target, bias_factor=1.0)
+    assert np.abs(ref["padding"]).max() > 1e-6  # the case is real
+    np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(e.delta, ref["padding"], rtol=0, atol=1e-8)

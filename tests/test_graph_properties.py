@@ -110,7 +110,14 @@ def ids_for(g, extra_right=0):
     return np.pad(ids, ((0, 0), (0, extra_right)))
 
 
-@settings(max_examples=examples(6))
+def explain_quietly(explainer, ids, **kwargs):
+    """Explain, ignoring the warning that relevance reached padding (the graph may let it)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*padding.*")
+        return explainer.explain(ids, **kwargs)
+
+
+@settings(max_examples=examples(5))
 @given(graphs())
 def test_lrp_matches_reference_and_conserves(g):
     with float64():
@@ -119,11 +126,11 @@ def test_lrp_matches_reference_and_conserves(g):
     explainer = kr.Explainer(model)
     for bf in (0.0, 1.0):
         ref = rg.explain(model, ids, bias_factor=bf)
-        e = explainer.explain(ids, method="lrp", bias_factor=bf)
+        e = explain_quietly(explainer, ids, method="lrp", bias_factor=bf)
         np.testing.assert_allclose(e.logits, ref["logits"], rtol=0, atol=1e-10)
         np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=1e-10)
         np.testing.assert_allclose(e.delta, ref["delta"], rtol=0, atol=1e-8)
-    cons = explainer.explain(ids, method="lrp_cons")
+    cons = explain_quietly(explainer, ids, method="lrp_cons")
     if mask_respecting(g) or not g["mask_zero"]:
         assert np.abs(cons.delta).max() < 1e-8
     if mask_respecting(g) and g["pad"] == "right":
@@ -134,7 +141,7 @@ def test_lrp_matches_reference_and_conserves(g):
         assert np.all(more.relevance[:, g["time"]:] == 0.0)
 
 
-@settings(max_examples=examples(3))
+@settings(max_examples=examples(2))
 @given(graphs(max_branches=1))
 def test_sequential_equals_functional(g):
     with float64():
@@ -147,8 +154,8 @@ def test_sequential_equals_functional(g):
     sequential.set_weights(functional.get_weights())
     ids = ids_for(g)
     for method in ("lrp", "lrp_cons"):
-        f = kr.Explainer(functional).explain(ids, method=method)
-        s = kr.Explainer(sequential).explain(ids, method=method)
+        f = explain_quietly(kr.Explainer(functional), ids, method=method)
+        s = explain_quietly(kr.Explainer(sequential), ids, method=method)
         np.testing.assert_allclose(s.logits, f.logits, rtol=0, atol=1e-12)
         np.testing.assert_allclose(s.relevance, f.relevance, rtol=0, atol=1e-12)
 
