@@ -16,6 +16,8 @@ Example counts come from the profiles of test_properties ("ci": derandomized, fe
 
 from __future__ import annotations
 
+import warnings
+
 import graph_zoo as gz
 import keras
 import numpy as np
