@@ -4,8 +4,7 @@ Written from notes/LRP_SPEC.md, one rule per layer type, sharing no code with `k
 Everything works on ONE sample (no batch axis): a sequence is (T, F), a vector (F,), a mask (T,)
 of bools or None. Each `fwd_<kind>(layer, inputs, masks, ctx)` returns `(out, out_mask, back)`
 where `back(r_out) -> (r_inputs, leftover)`: one relevance array per input (in the order of
-`inputs`), and the relevance left at zero tensors (initial RNN states, convolution padding,
-outputs Keras zeroes at masked steps).
+`inputs`), and the relevance left at zero tensors (initial RNN states, convolution padding).
 
 The ε-rule, for z_j = Σ_i x_i w_ij + b_j with N inputs, as an explicit message matrix:
 

@@ -12,7 +12,10 @@ by Keras itself (they map strings to ids; no relevance flows through them).
 Public API:
     explain(model, x, target=None, eps=1e-3, bias_factor=0.0)
         -> dict(relevance (B, T), per_dim (B, T, E), logits (B, C), target (B,), delta (B,),
-                leftover (B,), mask (B, T), padding (B,): relevance that reached padding)
+                leftover (B,), mask (B, T), padding (B,))
+    delta = score − Σ relevance of real tokens − leftover (relevance at zero tensors: initial
+    states, convolution padding); `padding` is the part of delta that reached padding (padded
+    embeddings, outputs Keras zeroes at padded steps).
     scores(model, x) -> (B, C) class scores ([-z, z] for a one-unit head)
     RULES: layer class name -> fwd function (add a custom layer's rule here)
 """
@@ -54,6 +57,7 @@ class _Ctx:
         self.embedding_mask = None
         self.r_embedding = None
         self.text_ids = None
+        self.masked_out = 0.0
 
 
 def _graph_of(model):
@@ -182,7 +186,7 @@ def explain(model, x, target=None, eps=1e-3, bias_factor=0.0):
             keep = ctx.text_ids != 0
         else:
             keep = np.ones(per_dim.shape[0], bool)
-        res["padding"].append(per_dim[~keep].sum())
+        res["padding"].append(per_dim[~keep].sum() + ctx.masked_out)
         per_dim = np.where(keep[:, None], per_dim, 0.0)
         res["relevance"].append(per_dim.sum(-1))
         res["per_dim"].append(per_dim)

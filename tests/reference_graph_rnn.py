@@ -1,7 +1,9 @@
 """Recurrent and attention layers for `reference_graph_lrp` (float64 NumPy, one sample).
 
 Same conventions as `reference_graph_layers`: `fwd_<kind>(layer, inputs, masks, ctx)` returns
-`(out, out_mask, back)`, `back(r_out) -> (r_inputs, leftover)`. Rules from LRP_SPEC.md: gates
+`(out, out_mask, back)`, `back(r_out) -> (r_inputs, leftover)`. Relevance arriving at outputs
+Keras zeroes at padded steps is relevance that reached padding: it goes to `ctx.masked_out`
+(counted in delta, like relevance at padded embeddings), not to the leftover. Rules from LRP_SPEC.md: gates
 get zero, the signal gets all; masked steps hold the state (relevance passes through to the
 previous state); attention weights are constant gates and the values get all relevance.
 """
@@ -143,7 +145,7 @@ def run_rnn(layer, x, mask, ctx, zero_output=None):
         for n in range(len(seq) - 1, -1, -1):
             r_here = r[n] if layer.return_sequences else (r if n == len(seq) - 1 else 0.0)
             if caches[n] is None and zero_output:
-                leftover += np.sum(r_here)  # Keras outputs zeros at this masked step
+                ctx.masked_out += np.sum(r_here)  # Keras outputs 0 at this padded step
                 r_here = 0.0
             r_state = (r_state[0] + r_here,) + r_state[1:]
             if caches[n] is None:
@@ -197,7 +199,7 @@ def fwd_bidirectional(layer, inputs, masks, ctx):
 # -------------------------------------------------------------------------- attention
 def _attend(values, weights, keep_q, keep_k, ctx):
     """out_q = Σ_k A_qk v_k and its backward: A a constant gate, the δ-share only to unmasked
-    keys (N = their number), relevance at masked queries (zero outputs) left over."""
+    keys (N = their number); relevance at masked queries (zero outputs) reached padding."""
     out = weights @ values
     out[~keep_q] = 0.0
     n = max(int(keep_k.sum()), 1)
@@ -206,7 +208,8 @@ def _attend(values, weights, keep_q, keep_k, ctx):
         stab = ctx.eps * sgn(out)
         s = np.where(keep_q[:, None], r / (out + stab), 0.0)  # (Tq, D)
         r_v = values * (weights.T @ s) + ctx.bf * keep_k[:, None] * (stab * s).sum(0)[None] / n
-        return r_v, float(np.sum(r[~keep_q]))
+        ctx.masked_out += float(np.sum(r[~keep_q]))  # zero outputs at padded queries
+        return r_v, 0.0
 
     return out, back
 
