@@ -199,7 +199,8 @@ def rnn_stack_sequential():
 
 ZOO = {
     "bilstm": bilstm, "kim_cnn": kim_cnn, "bilstm_attention": bilstm_attention,
-    "mha": mha_classifier, "mha1": lambda: mha_classifier(1), "sigmoid_gru": sigmoid_gru, "softmax_lstm": softmax_lstm,
+    "mha": mha_classifier, "mha1": lambda: mha_classifier(1), "sigmoid_gru": sigmoid_gru,
+    "softmax_lstm": softmax_lstm,
     "text_gru": text_gru, "add": lambda: branches("Add"), "average": lambda: branches("Average"),
     "subtract": lambda: branches("Subtract"), "maximum": lambda: branches("Maximum"),
     "normalised": normalised, "simple_rnn": simple_rnn, "nested": nested_text_cnn,
