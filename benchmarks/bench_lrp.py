@@ -33,8 +33,8 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keras_relevance.chain import ModelChain  # noqa: E402
 from keras_relevance.explainer import Explainer  # noqa: E402
+from keras_relevance.graph import ModelGraph  # noqa: E402
 from keras_relevance.lrp import explain_lrp  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -67,7 +67,7 @@ def _interleaved(fns, repeats, warmup):
     return [statistics.median(t) for t in times]
 
 
-def gradient_function(chain: ModelChain, dim: int):
+def gradient_function(chain: ModelGraph, dim: int):
     """Plain gradient of the target logit w.r.t. the embeddings, traced once."""
 
     @tf.function(
@@ -96,7 +96,7 @@ def _batch(vocab, batch, length, rng):
 
 def bench_vs_gradient(dim, units, batch, length, repeats, vocab=5000):
     model = _model(vocab, dim, units)
-    chain = ModelChain.from_model(model)
+    chain = ModelGraph.from_model(model)
     ids = _batch(vocab, batch, length, np.random.default_rng(0))
     emb, mask = chain.embed(ids)
     target = tf.constant(np.argmax(chain.logits(emb, mask).numpy(), axis=1), tf.int32)
@@ -119,7 +119,7 @@ def sst_lengths(path: Path) -> list[int]:
 
 def bench_sst(lengths, subset, batch_size, vocab=20000, dim=60, units=60):
     model = _model(vocab, dim, units)
-    chain = ModelChain.from_model(model)
+    chain = ModelGraph.from_model(model)
     rng = np.random.default_rng(1)
     order = np.argsort(lengths, kind="stable")
     sentences = [rng.integers(1, vocab, size=n).astype("int32") for n in lengths]

@@ -32,7 +32,7 @@ from benchmarks._timing import (  # noqa: E402
     paired_ratio,
 )
 from keras_relevance import reat  # noqa: E402
-from keras_relevance.chain import ModelChain  # noqa: E402
+from keras_relevance.graph import ModelGraph  # noqa: E402
 
 ARCHS = {
     "LSTM": lambda u: keras.layers.LSTM(u),
@@ -57,7 +57,7 @@ def _model(arch, vocab, dim, units, seed=0):
 
 def bench(arch, batch, length, vocab, dim, units, n_spans, repeats):
     model = _model(arch, vocab, dim, units)
-    chain = ModelChain.from_model(model)
+    chain = ModelGraph.from_model(model)
     rng = np.random.default_rng(0)
     ids = rng.integers(1, vocab, size=(batch, length)).astype("int32")
     lengths = rng.integers(length // 2, length + 1, size=batch)

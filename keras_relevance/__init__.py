@@ -1,7 +1,9 @@
 """keras-relevance: explainable LSTM/GRU/CNN text classifiers for Keras 3."""
 
+from keras_relevance import rules
 from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
-from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.capabilities import register_rule
+from keras_relevance.corpus import CorpusWarning, explain_corpus, read_explanations
 from keras_relevance.explainer import (
     METHODS,
     ExampleExplanation,
@@ -9,6 +11,7 @@ from keras_relevance.explainer import (
     Explanation,
     register_method,
 )
+from keras_relevance.graph import MethodResult, ModelGraph
 from keras_relevance.layers import (
     ExplainableGRU,
     ExplainableLSTM,
@@ -23,6 +26,9 @@ from keras_relevance.text import Tokenized, Vocabulary, tokenize
 __version__ = "0.1.0"
 
 __all__ = [
+    "CorpusWarning",
+    "explain_corpus",
+    "read_explanations",
     "ExplanationLogger",
     "ExplanationWarning",
     "Heatmap",
@@ -37,8 +43,10 @@ __all__ = [
     "Explainer",
     "Explanation",
     "register_method",
+    "register_rule",
+    "rules",
     "MethodResult",
-    "ModelChain",
+    "ModelGraph",
     "Tokenized",
     "Vocabulary",
     "__version__",

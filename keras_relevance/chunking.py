@@ -3,8 +3,10 @@
 Three ways to get phrase spans, all returning ``(start, end)`` token ranges with ``end`` exclusive:
 
 - `chunk_spans(tags)`: the paper's two regular expressions over universal POS tags,
-  verb ``<VERB>*<ADV>*<PART>*<VERB>+<PART>*`` and noun ``<DET>?(<NOUN>+<ADP|CONJ>)*<NOUN>+``,
-  matched as a plain regex over the tag sequence (no ``nltk.RegexpParser``).
+  verb ``<VERB>*<ADV>*<PART>*<VERB>+<PART>*`` and noun
+  ``<DET>?<ADJ|NUM>*(<NOUN>+<ADP|CONJ>)*<ADJ>*<NOUN>+`` (the paper's noun pattern with the
+  adjectives and numbers it leaves out, so "a good film" is one phrase, not "film"), matched as a
+  plain regex over the tag sequence (no ``nltk.RegexpParser``).
 - `sst_constituents(tree)`: gold constituents from a Stanford Sentiment Treebank (PTB) tree string.
 - user spans, passed straight to `keras_relevance.reat.phrase_scores`.
 
@@ -29,7 +31,7 @@ Span = tuple[int, int]
 Tagger = Callable[[Sequence[str]], list[str]]
 
 VERB_PATTERN = "<VERB>*<ADV>*<PART>*<VERB>+<PART>*"
-NOUN_PATTERN = "<DET>?(<NOUN>+<ADP|CONJ>)*<NOUN>+"
+NOUN_PATTERN = "<DET>?<ADJ|NUM>*(<NOUN>+<ADP|CONJ>)*<ADJ>*<NOUN>+"
 #: (label, pattern) pairs, tried in this order; a later pattern never overlaps an earlier match.
 PATTERNS: tuple[tuple[str, str], ...] = (("NP", NOUN_PATTERN), ("VP", VERB_PATTERN))
 

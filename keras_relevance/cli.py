@@ -2,6 +2,9 @@
 
     keras-relevance explain MODEL.keras --text "a good film" [--method lrp] [--vocab vocab.json]
                                         [--target N] [--html out.html] [--color auto|always|never]
+    keras-relevance explain-corpus MODEL.keras DATA [DATA...] --out DIR [--methods lrp,sa]
+                                   [--batch-size 64] [--shard-size 1000] [--vocab vocab.json]
+                                   [--max-tokens 10000] [--quiet] [--no-resume] [--overwrite]
 
 The vocabulary (`keras_relevance.text.Vocabulary` JSON) is found beside the model as
 `<model stem>.vocab.json` or `vocab.json` unless `--vocab` names it. Prints one coloured terminal
@@ -68,6 +71,26 @@ def _parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--class-names", help="comma-separated class names, e.g. neg,pos")
     explain.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+
+    corpus = sub.add_parser(
+        "explain-corpus",
+        help="explain every document of .txt / .csv / .tfrecord files into Parquet shards",
+        description="Stream a corpus through the explainer; resumable (see docs/CORPUS.md).",
+    )
+    corpus.add_argument("model", help="a Keras model file (.keras)")
+    corpus.add_argument("data", nargs="+", help=".txt (one document per line), .csv, .tfrecord")
+    corpus.add_argument("--out", required=True, help="output folder")
+    corpus.add_argument("--methods", default="lrp", help="comma-separated (default: lrp)")
+    corpus.add_argument("--batch-size", type=int, default=64)
+    corpus.add_argument("--shard-size", type=int, default=1000)
+    corpus.add_argument("--max-tokens", type=int, default=10000)
+    corpus.add_argument(
+        "--vocab", help="vocabulary JSON (default: <model>.vocab.json or vocab.json beside it)"
+    )
+    corpus.add_argument("--quiet", action="store_true", help="no progress bar")
+    corpus.add_argument("--no-resume", action="store_true", help="refuse a non-empty --out")
+    corpus.add_argument("--overwrite", action="store_true", help="with --no-resume: replace --out")
+    corpus.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     return parser
 
 
@@ -76,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
-        return _explain(args)
+        return _explain_corpus(args) if args.command == "explain-corpus" else _explain(args)
     except Exception as error:
         if args.debug:
             raise
@@ -171,6 +194,30 @@ def _explain(args) -> int:
         except OSError as error:
             raise CLIError(f"cannot write {args.html}: {error}") from None
         print(f"wrote {args.html}")
+    return 0
+
+
+def _explain_corpus(args) -> int:
+    for path in args.data:
+        if not Path(path).is_file():
+            raise CLIError(f"corpus file not found: {path}")
+        if not path.endswith((".txt", ".csv", ".tfrecord")):
+            raise CLIError(f"corpus files must be .txt, .csv or .tfrecord, got {path}")
+    vocabulary = _load_vocabulary(args)
+    model = _load_model(args.model)
+    from keras_relevance.corpus import explain_corpus
+
+    methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
+    result = explain_corpus(
+        model, list(args.data), methods=methods, out=args.out, batch_size=args.batch_size,
+        shard_size=args.shard_size, resume=not args.no_resume, vocabulary=vocabulary,
+        quiet=args.quiet, max_tokens=args.max_tokens, overwrite=args.overwrite,
+    )
+    print(
+        f"explained {result['docs']} documents ({result['docs_per_second']:.1f} docs/s); "
+        f"{result['shards']} shards in {args.out} (skipped {result['skipped_shards']} "
+        "committed before)"
+    )
     return 0
 
 

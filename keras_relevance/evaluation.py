@@ -1,6 +1,6 @@
 """Measuring explanations: deletion curves, AOPC, ERASER, REAT metrics, and corpus analyses.
 
-Every perturbation metric runs the model from embeddings (`ModelChain.embed` / `.logits`), where
+Every perturbation metric runs the model from embeddings (`ModelGraph.embed` / `.logits`), where
 **deleting a word sets its embedding vector to zero** and keeps the sequence length and mask
 (Arras et al. 2016/2017). `deletion="remove"` instead drops the word and shifts the rest left
 (ERASER's convention). Results are plain dicts of floats / lists / NumPy arrays, ready to log
@@ -33,14 +33,14 @@ RelevanceLike = Any  # np.ndarray | Explanation | str | Callable[[ids, target], 
 
 # ---------------------------------------------------------------------------------- model side
 def _chain_of(model):
-    from keras_relevance.chain import ModelChain
+    from keras_relevance.graph import ModelGraph
 
-    if isinstance(model, ModelChain):
+    if isinstance(model, ModelGraph):
         return model
     chain = getattr(model, "chain", None)  # an Explainer
-    if isinstance(chain, ModelChain):
+    if isinstance(chain, ModelGraph):
         return chain
-    return ModelChain.from_model(model)
+    return ModelGraph.from_model(model)
 
 
 def _explainer_of(model):
@@ -48,9 +48,9 @@ def _explainer_of(model):
 
     if isinstance(model, Explainer):
         return model
-    from keras_relevance.chain import ModelChain
+    from keras_relevance.graph import ModelGraph
 
-    if isinstance(model, ModelChain):
+    if isinstance(model, ModelGraph):
         return Explainer(model.model)
     return Explainer(model)
 
@@ -84,14 +84,19 @@ class _Scorer:
             tf = self._tf
             chain = self.chain
             dtype = chain.compute_dtype
-            self._fn = tf.function(
-                lambda emb, mask: chain.logits(emb, mask),
-                input_signature=[
-                    tf.TensorSpec([None, None, dim], dtype),
-                    tf.TensorSpec([None, None], tf.bool),
-                ],
-                reduce_retracing=True,
-            )
+
+            def build():
+                return tf.function(
+                    lambda emb, mask: chain.logits(emb, mask),
+                    input_signature=[
+                        tf.TensorSpec([None, None, dim], dtype),
+                        tf.TensorSpec([None, None], tf.bool),
+                    ],
+                    reduce_retracing=True,
+                )
+
+            # cached on the chain: repeated metric calls (one per corpus batch) trace it once
+            self._fn = chain.cached(("evaluation.logits", dim), build)
         return self._fn
 
     def mask(self, ids) -> np.ndarray:
@@ -241,7 +246,7 @@ def deletion_curve(
     """Accuracy after deleting 0..K words in relevance order, on all given examples.
 
     Args:
-        model: a Keras model, `ModelChain` or `Explainer`.
+        model: a Keras model, `ModelGraph` or `Explainer`.
         ids: int (batch, time) token ids.
         labels: (batch,) true classes (accuracy is argmax(logits) == label).
         relevance: relevance for the true class (array, Explanation, method name, callable).
@@ -286,7 +291,7 @@ def deletion_curves(
     `0..random_seeds-1`; its mean and standard deviation (over seeds) are reported.
 
     Args:
-        model: a Keras model, `ModelChain` or `Explainer`.
+        model: a Keras model, `ModelGraph` or `Explainer`.
         ids: int (batch, time) token ids; labels: (batch,) true classes.
         relevance: {name: relevance for all examples w.r.t. the true class} (arrays / Explanations /
             callables).

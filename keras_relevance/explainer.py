@@ -1,6 +1,6 @@
 """The public entry point: `Explainer(model).explain(ids, method=...)` → `Explanation`.
 
-Every method is a function with the contract of `keras_relevance.chain`:
+Every method is a function with the contract of `keras_relevance.graph`:
 
     def explain_<name>(chain, embeddings, mask, target, **options) -> MethodResult
 
@@ -24,7 +24,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance.chain import MethodResult, ModelChain, length_chunks, row_ends, time_trim_safe
+from keras_relevance.graph import MethodResult, ModelGraph, length_chunks, row_ends, time_trim_safe
 
 MethodFn = Callable[..., MethodResult]
 
@@ -223,7 +223,7 @@ class Explainer:
     ((2, 12), array([1, 0]))
     """
 
-    def __init__(self, model: keras.Model, batch_size: int = 256):
+    def __init__(self, model: keras.Model, batch_size: int = 256, verify: bool = False):
         if not isinstance(model, keras.Model):
             raise TypeError(f"expected a keras.Model, got {type(model).__name__}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer):
@@ -232,15 +232,16 @@ class Explainer:
             raise ValueError(f"batch_size must be a positive int, got {batch_size}")
         self.model = model
         self.batch_size = int(batch_size)
-        self._chain: ModelChain | None = None
+        self.verify = bool(verify)
+        self._chain: ModelGraph | None = None
         if model.built:
-            self._chain = ModelChain.from_model(model)
+            self._chain = ModelGraph.from_model(model)
 
     @property
-    def chain(self) -> ModelChain:
-        """The model's `ModelChain`, built once (on first use if the model was not built)."""
+    def chain(self) -> ModelGraph:
+        """The model's `ModelGraph`, built once (on first use if the model was not built)."""
         if self._chain is None:
-            self._chain = ModelChain.from_model(self.model)
+            self._chain = ModelGraph.from_model(self.model)
         return self._chain
 
     # -------------------------------------------------------------------------- explain
@@ -277,6 +278,7 @@ class Explainer:
         func = get_method(method)
         options = {**METHOD_DEFAULTS.get(method, {}), **options}
         chain = self.chain
+        raw = token_ids
         inputs = self._check_inputs(token_ids)
         batch, time = inputs.shape[0], inputs.shape[1]
         dtype = chain.compute_dtype
@@ -294,26 +296,29 @@ class Explainer:
                 mask=np.zeros((0, time), bool),
             )
 
-        self._check_finite_weights()
-        mask_all, logits_all = self._forward(inputs)
-        # Rows without real tokens may legitimately give NaN (a masked average over nothing);
-        # they are not explained, so only rows with tokens must be finite.
-        bad = ~np.isfinite(logits_all).all(axis=1) & mask_all.any(axis=1)
-        if bad.any():
-            rows = np.flatnonzero(bad)
-            raise ValueError(
-                f"the model gives non-finite logits for {bad.sum()} of {batch} examples "
-                f"(rows {rows[:10].tolist()}); explanations of NaN/Inf scores are meaningless"
-            )
-        target_arr = self._check_target(target, logits_all, batch)
+        mask_all = self._token_mask(inputs)
+        ends = row_ends(mask_all)
+        rows = np.flatnonzero(ends > 0)
+        # One pass: a method whose traced function computes the scores (and the predicted class)
+        # needs no separate forward; the others get the scores first.
+        one_pass = bool(getattr(func, "one_pass", False))
+        logits_all = np.full((batch, num_classes), np.nan, dtype)
+        if not one_pass or len(rows) < batch:
+            forward_rows = np.arange(batch) if not one_pass else np.flatnonzero(ends == 0)
+            logits_all[forward_rows] = self._forward(inputs, forward_rows)
+            self._check_finite_logits(logits_all, mask_all, forward_rows)
+        if target is None and one_pass:
+            target_arr = np.full((batch,), -1, np.int64)
+            target_arr[ends == 0] = np.argmax(logits_all[ends == 0], axis=1)
+        else:
+            target_arr = self._check_target(target, logits_all, batch)
 
         relevance = np.zeros((batch, time), dtype)
         per_dim = None
         delta = None
+        padding = np.zeros((batch,), dtype)
         # Rows without real tokens stay 0. With a masked RNN-like body, trailing padding
         # changes nothing: rows go by length and each chunk is cut after its last real token.
-        ends = row_ends(mask_all)
-        rows = np.flatnonzero(ends > 0)
         trim = time_trim_safe(chain)
         for idx, width in length_chunks(ends, rows, self.batch_size, time, trim):
             emb, mask = chain.embed(inputs[idx, :width])
@@ -328,6 +333,9 @@ class Explainer:
                     f"expected {(len(idx), width)}"
                 )
             relevance[idx, :width] = rel
+            if result.scores is not None:
+                logits_all[idx] = np.asarray(result.scores)
+                target_arr[idx] = np.asarray(result.target)
             if result.per_dim is not None:
                 pd = np.asarray(result.per_dim)
                 if per_dim is None:
@@ -337,6 +345,11 @@ class Explainer:
                 if delta is None:
                     delta = np.zeros((batch,), dtype)
                 delta[idx] = np.asarray(result.delta)
+            if getattr(result, "padding", None) is not None:
+                padding[idx] = np.asarray(result.padding)
+        if one_pass:
+            self._check_finite_logits(logits_all, mask_all, rows)
+        self._verify_once(raw, inputs, logits_all)
 
         relevance[~mask_all] = 0
         if per_dim is not None:
@@ -360,7 +373,7 @@ class Explainer:
         inputs = self._check_inputs(token_ids)
         if inputs.shape[0] == 0:
             return np.zeros((0, self.chain.num_classes), self.chain.compute_dtype)
-        return self._forward(inputs)[1]
+        return self._forward(inputs, np.arange(inputs.shape[0]))
 
     # -------------------------------------------------------------------------- REAT extras
     def phrase_scores(self, token_ids, spans, target=None) -> np.ndarray:
@@ -385,7 +398,8 @@ class Explainer:
         index, valid = reat.normalize_spans(spans, batch, time)
         if batch == 0:
             return np.zeros((0, index.shape[1]), self.chain.compute_dtype)
-        target_arr = self._check_target(target, self._forward(inputs)[1], batch)
+        scores = self._forward(inputs, np.arange(inputs.shape[0]))
+        target_arr = self._check_target(target, scores, batch)
         parts = []
         for start in range(0, batch, self.batch_size):
             sl = slice(start, start + self.batch_size)
@@ -439,7 +453,7 @@ class Explainer:
             raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
         if batch == 0:
             return []
-        target_arr = self._check_target(target, self._forward(ids)[1], batch)
+        target_arr = self._check_target(target, self._forward(ids, np.arange(batch)), batch)
         out = []
         for start in range(0, batch, self.batch_size):
             sl = slice(start, start + self.batch_size)
@@ -457,6 +471,21 @@ class Explainer:
     # -------------------------------------------------------------------------- checks
     def _check_inputs(self, token_ids) -> np.ndarray:
         chain = self.chain
+        if chain.takes_strings and _is_texts(token_ids):
+            texts = [token_ids] if isinstance(token_ids, str) else [
+                t.decode() if isinstance(t, bytes) else str(t) for t in np.asarray(
+                    token_ids, object).reshape(-1)]
+            if not texts:
+                return np.zeros((0, 0), np.int32)
+            return self._fit_length(chain.vectorize(texts))
+        if isinstance(token_ids, str) or (
+            isinstance(token_ids, list | tuple) and token_ids
+            and all(isinstance(t, str) for t in token_ids)
+        ):
+            raise TypeError(
+                f"model {self.model.name!r} takes token ids, not text: encode the texts first "
+                "(e.g. kr.Vocabulary.encode), or put a TextVectorization layer in the model"
+            )
         if isinstance(token_ids, tf.RaggedTensor):
             token_ids = token_ids.to_tensor(0)
         if isinstance(token_ids, tf.Tensor | tf.Variable) or hasattr(token_ids, "numpy"):
@@ -501,7 +530,35 @@ class Explainer:
                 "sequences of length 0 cannot be explained by a model whose Embedding has no "
                 "mask_zero=True (there is no padding to stand for them)"
             )
-        return arr.astype(np.int32, copy=False)
+        return self._fit_length(arr.astype(np.int32, copy=False))
+
+    def _fit_length(self, arr: np.ndarray) -> np.ndarray:
+        """Pad ids to the model's fixed or minimum length (id 0 is the model's padding), or
+        refuse by name where padding would be read as words."""
+        chain = self.chain
+        if arr.shape[0] == 0:
+            return arr
+        fixed = chain.fixed_length
+        if fixed is not None:
+            if arr.shape[1] > fixed:
+                extra = arr[:, fixed:] != 0
+                if extra.any():
+                    raise ValueError(
+                        f"model {self.model.name!r} takes sequences of exactly {fixed} tokens "
+                        f"(its Input shape); got {arr.shape[1]} with tokens beyond {fixed}"
+                    )
+                return arr[:, :fixed]
+            return np.pad(arr, ((0, 0), (0, fixed - arr.shape[1])))
+        need = chain.min_length()
+        if 0 < arr.shape[1] < need or (arr.shape[1] == 0 and need > 1):
+            if not (chain.mask_zero or chain.takes_strings):
+                raise ValueError(
+                    f"model {self.model.name!r} needs sequences of at least {need} tokens (its "
+                    f"convolutions and pooling shorten them); got {arr.shape[1]}: pad the ids "
+                    f"to {need}"
+                )
+            return np.pad(arr, ((0, 0), (0, need - arr.shape[1])))
+        return arr
 
     def _check_embedded(self, x) -> np.ndarray:
         if isinstance(x, list | tuple):
@@ -560,45 +617,88 @@ class Explainer:
             )
         return arr
 
-    def _check_finite_weights(self) -> None:
+    def _token_mask(self, inputs) -> np.ndarray:
+        """(batch, time) True at real tokens: ids ≠ 0 where the model masks or vectorizes."""
         chain = self.chain
-        for layer in (chain.embedding, *chain.body, chain.head):
-            if layer is None:
-                continue
-            for w in layer.weights:
-                value = tf.convert_to_tensor(w)
-                if value.dtype.is_floating and not bool(
-                    tf.reduce_all(tf.math.is_finite(value))
-                ):
-                    raise ValueError(
-                        f"weight {getattr(w, 'path', w.name)!r} of layer {layer.name!r} "
-                        "contains NaN/Inf: the model is not finite, so there is nothing to "
-                        "explain"
-                    )
+        if chain.embedding is None:
+            emb = tf.convert_to_tensor(inputs, chain.compute_dtype)
+            return np.asarray(chain.embed(emb)[1])
+        if chain.mask_zero or chain.takes_strings:
+            return np.asarray(inputs) != 0
+        return np.ones(inputs.shape[:2], bool)
 
-    def _forward(self, inputs):
-        """Mask (batch, time) and logits (batch, classes) of all rows.
+    def _check_finite_logits(self, logits, mask, rows) -> None:
+        # Rows without real tokens may legitimately give NaN (a masked average over nothing);
+        # they are not explained, so only rows with tokens must be finite.
+        bad = np.zeros(len(logits), bool)
+        bad[rows] = ~np.isfinite(logits[rows]).all(axis=1) & mask[rows].any(axis=1)
+        if not bad.any():
+            return
+        for w in self.model.weights:  # name the culprit where there is one
+            value = tf.convert_to_tensor(w)
+            if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+                raise ValueError(
+                    f"weight {getattr(w, 'path', w.name)!r} contains NaN/Inf: the model is not "
+                    "finite, so there is nothing to explain"
+                )
+        rows_bad = np.flatnonzero(bad)
+        raise ValueError(
+            f"the model gives non-finite logits for {bad.sum()} of {len(logits)} examples "
+            f"(rows {rows_bad[:10].tolist()}); explanations of NaN/Inf scores are meaningless"
+        )
 
-        Chunks of batch_size rows, sorted by length and cut after their last real token where
-        trailing padding cannot change the logits (`time_trim_safe`), as in `explain`.
-        """
+    def _forward(self, inputs, rows) -> np.ndarray:
+        """Class scores (len(rows), classes) of the given rows, in chunks of batch_size rows,
+        sorted by length and cut after their last real token where trailing padding cannot
+        change the scores (`time_trim_safe`), as in `explain`."""
         chain = self.chain
-        batch, time = inputs.shape[0], inputs.shape[1]
-        if chain.mask_zero:
-            mask_all = np.asarray(inputs) != 0
-        else:
-            mask_all = np.ones((batch, time), bool)
-        logits_all = np.zeros((batch, chain.num_classes), chain.compute_dtype)
-        ends = row_ends(mask_all)
-        chunks = length_chunks(ends, np.arange(batch), self.batch_size, time, time_trim_safe(chain))
-        for idx, width in chunks:
+        rows = np.asarray(rows, np.int64)
+        time = inputs.shape[1]
+        out = np.zeros((inputs.shape[0], chain.num_classes), chain.compute_dtype)
+        ends = row_ends(self._token_mask(inputs))
+        for idx, width in length_chunks(ends, rows, self.batch_size, time, time_trim_safe(chain)):
             emb, mask = chain.embed(inputs[idx, :width])
             if width == 0:
                 logits = _empty_logits(chain, emb)
             else:
                 logits = _logits_fn(chain)(emb, mask)
-            logits_all[idx] = np.asarray(tf.cast(logits, chain.compute_dtype))
-        return mask_all, logits_all
+            out[idx] = np.asarray(tf.cast(logits, chain.compute_dtype))
+        return out[rows]
+
+    def _verify_once(self, raw, inputs, scores) -> None:
+        """Never a silent wrong answer: the scores the explainer computed must be the model's.
+
+        Checked on the first explanation of a model (and on every call with `verify=True`):
+        the model is called as the user calls it and its output compared with the head's
+        activation of our scores. A disagreement names the first layer where the walk departs.
+        """
+        chain = self.chain
+        if not self.verify and chain.cached("verified", lambda: [False])[0]:
+            return
+        has_tokens = self._token_mask(inputs).any(axis=1) & np.isfinite(scores).all(axis=1)
+        rows = np.flatnonzero(has_tokens)[:8]
+        if len(rows) == 0:
+            return
+        if chain.takes_strings and isinstance(raw, str):
+            x = [raw]
+        elif chain.takes_strings and not isinstance(raw, np.ndarray | tf.Tensor):
+            x = [raw[i] for i in rows]
+        else:
+            x = inputs[rows]
+        expected = np.asarray(self.model(_model_input(chain, x), training=False), np.float64)
+        z = scores[rows, 1:] if chain.units == 1 else scores[rows]
+        ours = np.asarray(chain.head.activation(tf.constant(z)), np.float64)
+        for step in chain.trailing:
+            ours = np.asarray(step.layer(tf.constant(ours)), np.float64)
+        tol = 1e-6 if chain.compute_dtype == "float64" else 2e-4
+        diff = np.abs(expected - ours)
+        if float(diff.max()) > tol * max(1.0, float(np.abs(expected).max())):
+            raise ValueError(
+                f"the explainer's scores for model {self.model.name!r} do not reproduce "
+                f"model(x) (max difference {float(diff.max()):.3g}); "
+                + chain.departure(inputs[rows])
+            )
+        chain.cached("verified", lambda: [False])[0] = True
 
     @staticmethod
     def _check_finite_result(method, relevance, per_dim, delta) -> None:
@@ -611,18 +711,18 @@ class Explainer:
                 )
 
 
-def _logits_fn(chain: ModelChain):
+def _logits_fn(chain: ModelGraph):
     """A `tf.function(emb, mask) -> logits` cached on the chain (no retracing per shape)."""
     return chain.cached("logits", lambda: _build_logits_fn(chain))
 
 
-def _build_logits_fn(chain: ModelChain):
+def _build_logits_fn(chain: ModelGraph):
     dtype = chain.compute_dtype
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, None, None], dtype),
-            tf.TensorSpec([None, None], tf.bool),
+            tf.TensorSpec([None, chain.fixed_length, None], dtype),
+            tf.TensorSpec([None, chain.fixed_length], tf.bool),
         ],
         reduce_retracing=True,
     )
@@ -630,6 +730,25 @@ def _build_logits_fn(chain: ModelChain):
         return tf.cast(chain.logits(emb, mask), dtype)
 
     return logits
+
+
+def _is_texts(x) -> bool:
+    if isinstance(x, str):
+        return True
+    if isinstance(x, tf.Tensor) and x.dtype == tf.string:
+        return True
+    if isinstance(x, np.ndarray) and x.dtype.kind in "OUS":
+        return True
+    return isinstance(x, list | tuple) and len(x) > 0 and all(
+        isinstance(t, str | bytes) for t in x)
+
+
+def _model_input(chain, x):
+    """What `model(...)` takes: the strings, or ids (batch, time)."""
+    if chain.takes_strings:
+        x = tf.constant(list(x))
+        return x[:, None] if len(chain.input_tensor.shape) == 2 else x
+    return tf.constant(np.asarray(x))
 
 
 def _empty_logits(chain, emb) -> tf.Tensor:

@@ -19,10 +19,10 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance.chain import MethodResult, ModelChain
+from keras_relevance.graph import MethodResult, ModelGraph
 
 
-def target_gradient_fn(chain: ModelChain):
+def target_gradient_fn(chain: ModelGraph):
     """A cached `tf.function(emb, mask, target, alphas, keep) -> (sum_k grad, logits)`.
 
     For each alpha in `alphas` (k,), the input is `emb ⊙ (keep + alpha (1 − keep))` with `keep`
@@ -33,13 +33,13 @@ def target_gradient_fn(chain: ModelChain):
     return chain.cached("target_gradient", lambda: _build_gradient_fn(chain))
 
 
-def _build_gradient_fn(chain: ModelChain):
+def _build_gradient_fn(chain: ModelGraph):
     dtype = chain.compute_dtype
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, None, None], dtype),
-            tf.TensorSpec([None, None], tf.bool),
+            tf.TensorSpec([None, chain.fixed_length, None], dtype),
+            tf.TensorSpec([None, chain.fixed_length], tf.bool),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], dtype),
         ],
@@ -74,20 +74,20 @@ def _gradient(chain, embeddings, mask, target):
     return np.asarray(emb), np.where(m, np.asarray(grad), 0)
 
 
-def explain_sa(chain: ModelChain, embeddings, mask, target) -> MethodResult:
+def explain_sa(chain: ModelGraph, embeddings, mask, target) -> MethodResult:
     """Sensitivity analysis: R_t = ‖∂f_c/∂x_t‖², per_dim = (∂f_c/∂x)² (sums to ‖∇f_c‖²)."""
     _, grad = _gradient(chain, embeddings, mask, target)
     per_dim = grad**2
     return MethodResult(relevance=per_dim.sum(-1), per_dim=per_dim)
 
 
-def explain_gradient(chain: ModelChain, embeddings, mask, target) -> MethodResult:
+def explain_gradient(chain: ModelGraph, embeddings, mask, target) -> MethodResult:
     """VanillaGrad: R_t = ‖∂f_c/∂x_t‖₂, per_dim = the gradient ∂f_c/∂x."""
     _, grad = _gradient(chain, embeddings, mask, target)
     return MethodResult(relevance=np.sqrt((grad**2).sum(-1)), per_dim=grad)
 
 
-def explain_grad_input(chain: ModelChain, embeddings, mask, target) -> MethodResult:
+def explain_grad_input(chain: ModelGraph, embeddings, mask, target) -> MethodResult:
     """Gradient × input: R_t = Σ_d x_td ∂f_c/∂x_td, per_dim = x ⊙ ∂f_c/∂x."""
     emb, grad = _gradient(chain, embeddings, mask, target)
     per_dim = emb * grad
@@ -95,7 +95,7 @@ def explain_grad_input(chain: ModelChain, embeddings, mask, target) -> MethodRes
 
 
 def explain_integrated_gradients(
-    chain: ModelChain, embeddings, mask, target, steps: int = 50, batch_size: int | None = None
+    chain: ModelGraph, embeddings, mask, target, steps: int = 50, batch_size: int | None = None
 ) -> MethodResult:
     """Integrated Gradients from the all-zero embedding baseline (right Riemann sum).
 

@@ -22,6 +22,8 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from keras_relevance import recurrence
+
 __all__ = [
     "ExplainableGRU",
     "ExplainableLSTM",
@@ -130,39 +132,6 @@ def _prepare_inputs(layer, inputs, mask, initial_state, training):
     return x, mask, initial_state
 
 
-def _loop(step, xz, mask, states, n_records, go_backwards):
-    """Run `step` over time; return per-step records (time-major, input order) and final states.
-
-    `xz` (time, batch, k) is time-major, `mask` (batch, time) in input order; with `go_backwards`
-    the loop reads and writes position T-1-t at step t, so nothing needs reversing. Reading
-    `xz[index]` slices along the leading axis, which needs no copy (an unstack would copy all).
-    `step(x_t, m_t, states) -> (new_states, records)` with `n_records` (batch, k) tensors per
-    step, each written to its own TensorArray and stacked once afterwards.
-    """
-    steps = tf.shape(xz)[0]
-    ms = None if mask is None else tf.transpose(mask)
-    records = tuple(tf.TensorArray(xz.dtype, size=steps) for _ in range(n_records))
-
-    def body(t, records, *states):
-        index = steps - 1 - t if go_backwards else t
-        new_states, values = step(xz[index], None if ms is None else ms[index], states)
-        records = tuple(ta.write(index, v) for ta, v in zip(records, values, strict=True))
-        return (t + 1, records, *new_states)
-
-    out = tf.while_loop(
-        lambda t, *_: t < steps,
-        body,
-        (tf.constant(0), records, *states),
-        parallel_iterations=32,
-        maximum_iterations=steps,
-    )
-    return [ta.stack() for ta in out[1]], list(out[2:])
-
-
-def _batch_major(x):
-    return tf.transpose(x, [1, 0, 2])
-
-
 def _select_keys(layer, keys, all_keys):
     """The requested trace keys, validated, in the canonical order of `all_keys`."""
     if keys is None:
@@ -179,167 +148,61 @@ def _select_keys(layer, keys, all_keys):
     return tuple(k for k in all_keys if k in keys)
 
 
-def _previous(h, h0, go_backwards):
-    """The state before each input position was consumed, from the states after it (batch-major)."""
-    if go_backwards:
-        return tf.concat([h[:, 1:], h0[:, None]], axis=1)
-    return tf.concat([h0[:, None], h[:, :-1]], axis=1)
-
-
-def _outputs(layer, h, mask, final_h):
-    """What the stock `call` returns, from the (held) states `h` (batch, time) in input order.
-
-    At a masked step the stock loop repeats the previous output (zeros before the first valid
-    step), or emits zeros with `zero_output_for_mask`. Since the state is held, the previous
-    output equals the current (held) state once a valid step has been seen.
-    """
-    go_backwards = layer.go_backwards
-    zero_output = bool(getattr(layer, "zero_output_for_mask", False))
-    if not layer.return_sequences:
-        if mask is None:
-            return final_h
-        if zero_output:
-            keep = mask[:, 0] if go_backwards else mask[:, -1]
-        else:
-            keep = tf.reduce_any(mask, axis=1)
-        return tf.where(keep[:, None], final_h, tf.zeros([], final_h.dtype))
-    y = h
-    if mask is not None:
-        if zero_output:
-            keep = mask
-        else:
-            keep = tf.cumsum(tf.cast(mask, tf.int32), axis=1, reverse=go_backwards) > 0
-        y = tf.where(keep[..., None], h, tf.zeros([], h.dtype))
-    return tf.reverse(y, [1]) if go_backwards else y  # processing order, like `call`
-
-
 def _lstm_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False, keys=None):
     keys = _select_keys(layer, keys, LSTM_TRACE_KEYS)
-    x, mask, (h0, c0) = _prepare_inputs(layer, inputs, mask, initial_state, training)
-    cell, dtype = layer.cell, layer.compute_dtype
-    kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
-    recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
-    act, ract = cell.activation, cell.recurrent_activation
-    go_backwards = layer.go_backwards
+    x, mask, state0 = _prepare_inputs(layer, inputs, mask, initial_state, training)
+    act, ract = layer.cell.activation, layer.cell.recurrent_activation
     # only the records the requested keys need leave the loop
     want_c = bool({"c", "c_prev"}.intersection(keys))
     want_z = bool({"i", "f", "g", "o", "zi", "zf", "zg", "zo"}.intersection(keys))
-
-    xz = tf.einsum("tbd,dk->tbk", _batch_major(x), kernel)  # one input matmul, time-major
-    if cell.use_bias:
-        xz = xz + tf.cast(tf.convert_to_tensor(cell.bias), dtype)
-
-    def step(x_t, m, states):
-        h, c = states
-        z = x_t + tf.matmul(h, recurrent)
-        zi, zf, zg, zo = tf.split(z, 4, axis=-1)  # keras.layers.LSTM order
-        c_new = ract(zf) * c + ract(zi) * act(zg)
-        h_new = ract(zo) * act(c_new)
-        if m is not None:
-            m = m[:, None]
-            c_new = tf.where(m, c_new, c)
-            h_new = tf.where(m, h_new, h)
-        records = (h_new,) + ((c_new,) if want_c else ()) + ((z,) if want_z else ())
-        return (h_new, c_new), records
-
-    records, (h_final, c_final) = _loop(
-        step, xz, mask, (h0, c0), n_records=1 + want_c + want_z, go_backwards=go_backwards
-    )
-    h = _batch_major(records[0])
+    want = ("h",) + (("c",) if want_c else ()) + (("z",) if want_z else ())
+    records, (h_final, c_final), (h0, c0) = recurrence.run(
+        layer, x, mask, recurrence.PLAIN, want, state0)
+    h = records["h"]
     trace = {"h": h}
+    go_backwards = layer.go_backwards
     if "h_prev" in keys:
-        trace["h_prev"] = _previous(h, h0, go_backwards)
+        trace["h_prev"] = recurrence.previous(h, h0, go_backwards)
     if want_c:
-        trace["c"] = c = _batch_major(records[1])
+        trace["c"] = c = records["c"]
         if "c_prev" in keys:
-            trace["c_prev"] = _previous(c, c0, go_backwards)
+            trace["c_prev"] = recurrence.previous(c, c0, go_backwards)
     if want_z:
         # the four pre-activations leave the loop as one record: one stack, one transpose
-        zi, zf, zg, zo = tf.split(_batch_major(records[-1]), 4, axis=-1)
+        zi, zf, zg, zo = tf.split(records["z"], 4, axis=-1)
         trace.update(zi=zi, zf=zf, zg=zg, zo=zo)
-        # gates are recomputed from the pre-activations: the same element-wise ops, same values
         for key, fn, pre in (("i", ract, zi), ("f", ract, zf), ("g", act, zg), ("o", ract, zo)):
             if key in keys:
                 trace[key] = fn(pre)
-    return _outputs(layer, h, mask, h_final), [h_final, c_final], {k: trace[k] for k in keys}
+    out = recurrence.outputs(layer, h, mask, h_final)
+    return out, [h_final, c_final], {k: trace[k] for k in keys}
 
 
 def _gru_call_with_gates(layer, inputs, mask=None, initial_state=None, training=False, keys=None):
     keys = _select_keys(layer, keys, GRU_TRACE_KEYS)
-    x, mask, (h0,) = _prepare_inputs(layer, inputs, mask, initial_state, training)
-    cell, dtype, units = layer.cell, layer.compute_dtype, layer.cell.units
-    kernel = tf.cast(tf.convert_to_tensor(cell.kernel), dtype)
-    recurrent = tf.cast(tf.convert_to_tensor(cell.recurrent_kernel), dtype)
-    act, ract = cell.activation, cell.recurrent_activation
-    reset_after, go_backwards = cell.reset_after, layer.go_backwards
-    input_bias = recurrent_bias = None
-    if cell.use_bias:
-        bias = tf.cast(tf.convert_to_tensor(cell.bias), dtype)
-        if reset_after:
-            input_bias, recurrent_bias = bias[0], bias[1]
-        else:
-            input_bias = bias
-    # only the records the requested keys need leave the loop
-    want_zr = bool({"z", "r", "zz", "zr"}.intersection(keys))
-    want_hg = "hg" in keys
-    want_zg = bool({"g", "zg"}.intersection(keys))
-
-    xz = tf.einsum("tbd,dk->tbk", _batch_major(x), kernel)  # one input matmul, time-major
-    if input_bias is not None:
-        xz = xz + input_bias
-    rec_zr, rec_h = recurrent[:, : 2 * units], recurrent[:, 2 * units :]
-
-    def step(x_t, m, states):
-        (h,) = states
-        x_zr, xg = x_t[:, : 2 * units], x_t[:, 2 * units :]
-        if reset_after:
-            inner = tf.matmul(h, recurrent)
-            if recurrent_bias is not None:
-                inner = inner + recurrent_bias
-            zzr = x_zr + inner[:, : 2 * units]
-            hg = inner[:, 2 * units :]
-            z, r = tf.split(ract(zzr), 2, axis=-1)
-            zg = xg + r * hg
-        else:
-            zzr = x_zr + tf.matmul(h, rec_zr)
-            z, r = tf.split(ract(zzr), 2, axis=-1)
-            hg = tf.matmul(r * h, rec_h)
-            zg = xg + hg
-        h_new = z * h + (1 - z) * act(zg)
-        if m is not None:
-            h_new = tf.where(m[:, None], h_new, h)
-        records = (
-            (h_new,)
-            + ((zzr,) if want_zr else ())
-            + ((hg,) if want_hg else ())
-            + ((zg,) if want_zg else ())
-        )
-        return (h_new,), records
-
-    records, (h_final,) = _loop(
-        step,
-        xz,
-        mask,
-        (h0,),
-        n_records=1 + want_zr + want_hg + want_zg,
-        go_backwards=go_backwards,
-    )
-    records = list(records)
-    h = _batch_major(records.pop(0))
+    x, mask, state0 = _prepare_inputs(layer, inputs, mask, initial_state, training)
+    act, ract = layer.cell.activation, layer.cell.recurrent_activation
+    want = ("h",) + (("zzr",) if {"z", "r", "zz", "zr"}.intersection(keys) else ()) + (
+        ("hg",) if "hg" in keys else ()) + (("zg",) if {"g", "zg"}.intersection(keys) else ())
+    records, (h_final,), (h0,) = recurrence.run(layer, x, mask, recurrence.PLAIN, want, state0)
+    h = records["h"]
     trace = {"h": h}
     if "h_prev" in keys:
-        trace["h_prev"] = _previous(h, h0, go_backwards)
-    if want_zr:
-        trace["zz"], trace["zr"] = tf.split(_batch_major(records.pop(0)), 2, axis=-1)
+        trace["h_prev"] = recurrence.previous(h, h0, layer.go_backwards)
+    if "zzr" in records:
+        trace["zz"], trace["zr"] = tf.split(records["zzr"], 2, axis=-1)
         trace["z"], trace["r"] = ract(trace["zz"]), ract(trace["zr"])
-    if want_hg:
-        trace["hg"] = _batch_major(records.pop(0))
-    if want_zg:
-        trace["zg"] = _batch_major(records.pop(0))
+    if "hg" in records:
+        trace["hg"] = records["hg"]
+    if "zg" in records:
+        trace["zg"] = records["zg"]
         trace["g"] = act(trace["zg"])
     if "xg" in keys:
-        trace["xg"] = _batch_major(xz[..., 2 * units :])
-    return _outputs(layer, h, mask, h_final), [h_final], {k: trace[k] for k in keys}
+        w = recurrence.Weights(layer, layer.compute_dtype)
+        xg = tf.einsum("btd,dk->btk", x, w.w_g)
+        trace["xg"] = xg + w.b_g if w.b_g is not None else xg
+    out = recurrence.outputs(layer, h, mask, h_final)
+    return out, [h_final], {k: trace[k] for k in keys}
 
 
 def _call_with_gates(layer, inputs, mask=None, initial_state=None, training=False, keys=None):

@@ -23,9 +23,9 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance.chain import (
+from keras_relevance.graph import (
     MethodResult,
-    ModelChain,
+    ModelGraph,
     length_chunks,
     row_ends,
     time_trim_safe,
@@ -34,7 +34,7 @@ from keras_relevance.chain import (
 _FLOAT_BUDGET = 1 << 22  # input floats per forward pass when eval_batch_size is not given
 
 
-def target_score_fn(chain: ModelChain):
+def target_score_fn(chain: ModelGraph):
     """A cached `tf.function(emb, mask, target, rows, keep) -> (N,)` target logits.
 
     Row i of the result is f_{target[rows[i]]} of example `rows[i]` with its embeddings
@@ -43,16 +43,16 @@ def target_score_fn(chain: ModelChain):
     return chain.cached("target_score", lambda: _build_score_fn(chain))
 
 
-def _build_score_fn(chain: ModelChain):
+def _build_score_fn(chain: ModelGraph):
     dtype = chain.compute_dtype
 
     @tf.function(
         input_signature=[
-            tf.TensorSpec([None, None, None], dtype),
-            tf.TensorSpec([None, None], tf.bool),
+            tf.TensorSpec([None, chain.fixed_length, None], dtype),
+            tf.TensorSpec([None, chain.fixed_length], tf.bool),
             tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None, None], tf.bool),
+            tf.TensorSpec([None, chain.fixed_length], tf.bool),
         ],
         reduce_retracing=True,
     )
@@ -96,7 +96,7 @@ def _prepare(chain, embeddings, mask, target):
 
 
 def explain_occlusion(
-    chain: ModelChain, embeddings, mask, target, eval_batch_size: int | None = None
+    chain: ModelGraph, embeddings, mask, target, eval_batch_size: int | None = None
 ) -> MethodResult:
     """Occlusion: R_t = f_c(x) − f_c(x with the embedding of word t set to zero).
 
@@ -191,7 +191,7 @@ def _lime_plan(n_words: int, samples: int, seed: int, kernel_width: float, alpha
 
 
 def explain_lime(
-    chain: ModelChain,
+    chain: ModelGraph,
     embeddings,
     mask,
     target,

@@ -52,7 +52,6 @@ refused with a ValueError naming the layer.
 from __future__ import annotations
 
 import warnings
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -60,13 +59,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_relevance import chunking
-from keras_relevance.chain import MethodResult, ModelChain
-from keras_relevance.layers import (
-    bidirectional_call_with_gates,
-    check_explainable,
-    explainable_twin,
-)
+from keras_relevance import capabilities as caps
+from keras_relevance import chunking, recurrence
+from keras_relevance.graph import MethodResult, ModelGraph
+from keras_relevance.layers import check_explainable
 
 __all__ = [
     "Hierarchy",
@@ -78,26 +74,13 @@ __all__ = [
     "reat_scores",
 ]
 
-#: layers that are the identity at inference and may sit anywhere in the body
-_INERT = tuple(
-    cls
-    for cls in (
-        keras.layers.Dropout,  # SpatialDropout1D/2D/3D subclass it
-        getattr(keras.layers, "GaussianNoise", None),
-        getattr(keras.layers, "GaussianDropout", None),
-        getattr(keras.layers, "AlphaDropout", None),
-    )
-    if cls is not None
-)
 _RNN = (keras.layers.LSTM, keras.layers.GRU)
-
-_twins: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # stock layer → explainable twin
 
 
 # ------------------------------------------------------------------------------- the plan
-def _outside_paper(chain: ModelChain, layer, why: str) -> ValueError:
+def _outside_paper(graph: ModelGraph, layer, why: str) -> ValueError:
     return ValueError(
-        f"REAT cannot explain model {chain.model.name!r}: layer {layer.name!r} "
+        f"REAT cannot explain model {graph.model.name!r}: layer {layer.name!r} "
         f"({type(layer).__name__}) {why}. REAT (Du et al. 2019) decomposes one LSTM/GRU or "
         "Bidirectional(LSTM/GRU) whose last hidden state feeds the Dense head directly "
         "(Dropout allowed); use method='lrp' or a gradient method for other architectures"
@@ -110,31 +93,36 @@ def _is_rnn(layer) -> bool:
     )
 
 
-def _find_rnn(chain: ModelChain):
-    if not any(_is_rnn(layer) for layer in chain.body):
-        found = ", ".join(f"{lay.name!r} ({type(lay).__name__})" for lay in chain.body) or "none"
+def _find_rnn(graph: ModelGraph):
+    """The one recurrent layer between the embedding and the head (only inert layers around)."""
+    if not any(_is_rnn(s.layer) for s in graph.body):
+        found = ", ".join(f"{s.layer.name!r} ({type(s.layer).__name__})" for s in graph.body)
         raise ValueError(
-            f"REAT cannot explain model {chain.model.name!r}: it has no LSTM/GRU layer (body "
-            f"layers: {found}). REAT (Du et al. 2019) decomposes the hidden state of one "
-            "LSTM/GRU or Bidirectional(LSTM/GRU); use method='lrp' or a gradient method"
+            f"REAT cannot explain model {graph.model.name!r}: it has no LSTM/GRU layer (body "
+            f"layers: {found or 'none'}). REAT (Du et al. 2019) decomposes the hidden state of "
+            "one LSTM/GRU or Bidirectional(LSTM/GRU); use method='lrp' or a gradient method"
         )
-    rnn = None
-    for layer in chain.body:
-        if isinstance(layer, _INERT):
-            continue
-        if not _is_rnn(layer):
-            if rnn is None:
-                raise _outside_paper(chain, layer, "comes before the recurrent layer")
-            raise _outside_paper(
-                chain, layer, f"sits between the RNN {rnn.name!r} and the Dense head"
-            )
-        if rnn is not None:
-            raise _outside_paper(chain, layer, f"is stacked on the RNN {rnn.name!r} (stacked RNNs)")
-        rnn = layer
+    def producer(key):
+        return None if key == graph.start_key else graph._producer.get(key)
+
+    step = producer(graph.head_step.inputs[0])
+    while step is not None and caps.is_inert(step.layer):
+        step = producer(step.inputs[0])
+    if step is None or not _is_rnn(step.layer):
+        layer = graph.head if step is None else step.layer
+        raise _outside_paper(graph, layer, "sits between the RNN and the Dense head")
+    rnn = step.layer
+    before = producer(step.inputs[0])
+    while before is not None and caps.is_inert(before.layer):
+        before = producer(before.inputs[0])
+    if before is not None:
+        why = ("is stacked on another RNN (stacked RNNs)" if _is_rnn(before.layer)
+               else "comes before the recurrent layer")
+        raise _outside_paper(graph, before.layer if not _is_rnn(before.layer) else rnn, why)
     inner = rnn.forward_layer if isinstance(rnn, keras.layers.Bidirectional) else rnn
     if inner.return_sequences:
         raise _outside_paper(
-            chain, rnn, "has return_sequences=True; REAT needs the last hidden state only"
+            graph, rnn, "has return_sequences=True; REAT needs the last hidden state only"
         )
     if isinstance(rnn, keras.layers.Bidirectional) and rnn.merge_mode not in (
         "concat",
@@ -142,56 +130,43 @@ def _find_rnn(chain: ModelChain):
         "ave",
     ):
         raise _outside_paper(
-            chain, rnn, f"has merge_mode={rnn.merge_mode!r}; only concat, sum and ave are additive"
+            graph, rnn, f"has merge_mode={rnn.merge_mode!r}; only concat, sum and ave are additive"
         )
     check_explainable(rnn, "reat")
     return rnn
 
 
-def _twin(layer):
-    """The cached explainable twin of a stock LSTM/GRU (the layer itself if already explainable)."""
-    twin = explainable_twin(layer)
-    if twin is layer:
-        return layer
-    cached = _twins.get(layer)
-    if cached is None:
-        _twins[layer] = cached = twin
-    return cached
-
-
-def _with_dtype(config, dtype: str):
-    """A serialized layer config with every dtype policy (nested layers too) set to `dtype`."""
-    if isinstance(config, dict):
-        return {k: dtype if k == "dtype" else _with_dtype(v, dtype) for k, v in config.items()}
-    if isinstance(config, list):
-        return [_with_dtype(v, dtype) for v in config]
-    return config
-
-
-def _float_twin(layer, dtype: str, input_dim: int):
-    """An explainable copy of `layer` that computes in `dtype`: a mixed_float16 RNN's own gates
-    are float16, but explanations are computed in float32 (like LRP's and the gradients')."""
-    config = _with_dtype(keras.saving.serialize_keras_object(layer), dtype)
-    twin = explainable_twin(keras.saving.deserialize_keras_object(config))
-    twin.build((None, None, input_dim))
-    twin.set_weights(layer.get_weights())
-    return twin
+def _trace(layer, x, mask, naive, dtype):
+    """The gate trace REAT reads, in word order, from the shared recurrence (no copies)."""
+    lstm = isinstance(layer, keras.layers.LSTM)
+    want = ("h",) if naive else (("h", "c", "z") if lstm else ("h", "zzr"))
+    records, _, state0 = recurrence.run(layer, x, mask, recurrence.PLAIN, want, dtype=dtype)
+    backwards = layer.go_backwards
+    trace = {"h": records["h"], "h_prev": recurrence.previous(records["h"], state0[0], backwards)}
+    if naive:
+        return trace
+    ract = layer.cell.recurrent_activation
+    if lstm:
+        trace["c"] = records["c"]
+        trace["c_prev"] = recurrence.previous(records["c"], state0[1], backwards)
+        _, zf, _, zo = tf.split(records["z"], 4, axis=-1)
+        trace["f"], trace["o"] = ract(zf), ract(zo)
+    else:
+        trace["z"] = ract(records["zzr"][..., : int(layer.cell.units)])
+    return trace
 
 
 class _Plan:
-    """What REAT needs of one chain, and its `tf.function`s (built once per chain)."""
+    """What REAT needs of one graph, and its `tf.function`s (built once per graph)."""
 
-    def __init__(self, chain: ModelChain):
-        self.chain = chain
-        self.rnn = _find_rnn(chain)
+    def __init__(self, graph: ModelGraph):
+        self.graph = graph
+        self.rnn = _find_rnn(graph)
         self.bidirectional = isinstance(self.rnn, keras.layers.Bidirectional)
         inner = self.rnn.forward_layer if self.bidirectional else self.rnn
         self.units = int(inner.units)
         self.input_dim = int(inner.cell.kernel.shape[0])
-        self.dtype = chain.compute_dtype
-        self.twin = None if self.bidirectional else _twin(self.rnn)
-        if inner.compute_dtype != self.dtype:  # mixed precision: the gates again, in float32
-            self.twin = _float_twin(self.rnn, self.dtype, self.input_dim)
+        self.dtype = graph.compute_dtype
         self._functions: dict[str, Callable] = {}
 
     # ----------------------------------------------------------------- tf.function
@@ -199,9 +174,10 @@ class _Plan:
         """The compiled computation for mode "reat" or "naive"; traced once (None dims)."""
         fn = self._functions.get(mode)
         if fn is None:
+            length = self.graph.fixed_length
             signature = [
-                tf.TensorSpec([None, None, self.input_dim], self.dtype),
-                tf.TensorSpec([None, None], tf.bool),
+                tf.TensorSpec([None, length, self.input_dim], self.dtype),
+                tf.TensorSpec([None, length], tf.bool),
                 tf.TensorSpec([None], tf.int32),
             ]
 
@@ -212,41 +188,26 @@ class _Plan:
             self._functions[mode] = fn
         return fn
 
-    def _sync_twin(self):
-        # `explainable_twin` copies weights: re-read them each call so a model that keeps
-        # training (e.g. under a callback) is explained with its current weights
-        if self.twin is not None and self.twin is not self.rnn:
-            for mine, theirs in zip(self.twin.weights, self.rnn.weights, strict=True):
-                mine.assign(theirs)
-
     def _traces(self, embeddings, mask, naive=False):
         """[(trace, backward?, head-kernel columns, scale, layer)], traces in word order."""
+        model_mask = self.graph.model_mask(embeddings, mask)
         if self.bidirectional:
-            self._sync_twin()
-            rnn = self.rnn if self.twin is None else self.twin
-            fwd_keys = _trace_keys(self.rnn.forward_layer, naive)
-            bwd_keys = _trace_keys(self.rnn.backward_layer, naive)
-            keys = fwd_keys if fwd_keys == bwd_keys else None
-            _, traces = bidirectional_call_with_gates(rnn, embeddings, mask=mask, keys=keys)
             fwd, bwd = self.rnn.forward_layer, self.rnn.backward_layer
             uf, ub = int(fwd.units), int(bwd.units)
+            tf_ = _trace(fwd, embeddings, model_mask, naive, self.dtype)
+            tb = _trace(bwd, embeddings, model_mask, naive, self.dtype)
             if self.rnn.merge_mode == "concat":
-                return [
-                    (traces["forward"], False, slice(0, uf), 1.0, fwd),
-                    (traces["backward"], True, slice(uf, uf + ub), 1.0, bwd),
-                ]
+                return [(tf_, False, slice(0, uf), 1.0, fwd),
+                        (tb, True, slice(uf, uf + ub), 1.0, bwd)]
             scale = 0.5 if self.rnn.merge_mode == "ave" else 1.0
-            return [
-                (traces["forward"], False, slice(0, uf), scale, fwd),
-                (traces["backward"], True, slice(0, ub), scale, bwd),
-            ]
-        self._sync_twin()
-        keys = _trace_keys(self.rnn, naive)
-        _, _, trace = self.twin.call_with_gates(embeddings, mask=mask, keys=keys)
+            return [(tf_, False, slice(0, uf), scale, fwd), (tb, True, slice(0, ub), scale, bwd)]
+        trace = _trace(self.rnn, embeddings, model_mask, naive, self.dtype)
         return [(trace, bool(self.rnn.go_backwards), slice(0, self.units), 1.0, self.rnn)]
 
     def _compute(self, embeddings, mask, target, naive):
-        kernel = tf.cast(self.chain.head.kernel, self.dtype)
+        graph = self.graph
+        kernel = tf.cast(graph.head.kernel, self.dtype) @ tf.constant(graph.score_matrix,
+                                                                     self.dtype)
         w_target = tf.transpose(tf.gather(kernel, target, axis=1))  # (batch, hidden)
         shape = tf.shape(mask)
         word = tf.zeros(shape, self.dtype)
@@ -281,15 +242,6 @@ class _Plan:
             return np.zeros((batch, 0), self.dtype), np.zeros((batch, 1), self.dtype)
         word, cumulative = self.function("naive" if naive else "reat")(embeddings, mask, target)
         return word.numpy(), cumulative.numpy()
-
-
-def _trace_keys(layer, naive):
-    """The gate-trace keys `_compute` / `_direction` read for `layer` (an LSTM or GRU)."""
-    if naive:
-        return ("h", "h_prev")
-    if isinstance(layer, keras.layers.LSTM):
-        return ("f", "c", "c_prev", "h", "h_prev", "o")
-    return ("z", "h", "h_prev")
 
 
 def _reverse(x, backward):
@@ -330,12 +282,12 @@ def _direction(kind, trace, mask, backward, activation):
     return _reverse(vec, backward), gs
 
 
-def _plan(chain: ModelChain) -> _Plan:
+def _plan(chain: ModelGraph) -> _Plan:
     return chain.cached("reat_plan", lambda: _Plan(chain))
 
 
 # ------------------------------------------------------------------------------- public API
-def reat_scores(chain: ModelChain, embeddings, mask, target) -> tuple[np.ndarray, np.ndarray]:
+def reat_scores(chain: ModelGraph, embeddings, mask, target) -> tuple[np.ndarray, np.ndarray]:
     """Word scores (batch, time) and the cumulative evidence ``g`` (batch, time + 1).
 
     The score of the span ``[s, e)`` (end exclusive) is ``g[:, e] − g[:, s]`` (Eq. 14 / 22), and
@@ -344,7 +296,7 @@ def reat_scores(chain: ModelChain, embeddings, mask, target) -> tuple[np.ndarray
     return _plan(chain).run(embeddings, mask, target)
 
 
-def explain_reat(chain: ModelChain, embeddings, mask, target, **options) -> MethodResult:
+def explain_reat(chain: ModelGraph, embeddings, mask, target, **options) -> MethodResult:
     """REAT word scores (Eq. 13, 16, 20, 22) with the method-function contract.
 
     With zero initial states the scores add up to the target logit minus the Dense bias.
@@ -358,7 +310,7 @@ def explain_reat(chain: ModelChain, embeddings, mask, target, **options) -> Meth
     return MethodResult(relevance=word)
 
 
-def explain_naive_reat(chain: ModelChain, embeddings, mask, target, **options) -> MethodResult:
+def explain_naive_reat(chain: ModelGraph, embeddings, mask, target, **options) -> MethodResult:
     """NaiveREAT: ``S(x_t) = W_c (h_t − h_{t−1})`` (the paper's baseline; sums like REAT)."""
     if options:
         raise TypeError(f"explain_naive_reat takes no options, got {sorted(options)}")
@@ -442,11 +394,11 @@ def _ragged_spans(spans: list, batch: int) -> tuple[np.ndarray, np.ndarray]:
     return index, valid
 
 
-def phrase_scores(chain: ModelChain, embeddings, mask, spans, target) -> np.ndarray:
+def phrase_scores(chain: ModelGraph, embeddings, mask, spans, target) -> np.ndarray:
     """REAT scores of token spans (Eq. 14; Eq. 22 for bidirectional RNNs), (batch, n_spans).
 
     Args:
-        chain: the model's `ModelChain`.
+        chain: the model's `ModelGraph`.
         embeddings, mask, target: as for `explain_reat`.
         spans: ``(start, end)`` token positions, end exclusive: one list shared by all examples,
             or one list per example (or an int array (n, 2) / (batch, n, 2)). Any length,
@@ -586,7 +538,7 @@ def _span_scores(g_row, bounds, spans, b):
 
 
 def hierarchy(
-    chain: ModelChain,
+    chain: ModelGraph,
     embeddings,
     mask,
     target,

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 
 __all__ = [
+    "corpus_summary_html",
     "Heatmap",
     "explanation_heatmap",
     "explanation_html",
@@ -404,3 +405,54 @@ def heatmap_image(
             (left + _BOX_PAD, top + _BOX_PAD), text, font=font, fill=_WHITE if dark else _TEXT
         )
     return np.asarray(image, dtype=np.uint8).copy()
+
+
+# -------------------------------------------------------------------------------------- corpus
+def corpus_summary_html(source, title: str = "keras-relevance: corpus") -> str:
+    """A standalone HTML page of `explain_corpus` aggregates (all text escaped).
+
+    Args:
+        source: an `explain_corpus` output folder, its aggregates.json, or the loaded dict.
+
+    Shows per method: top words per class with mean relevance and count (positive red,
+    negative blue), relevance by relative position (10 bins), deletion curve and AOPC.
+
+    >>> open("summary.html", "w").write(corpus_summary_html("out/imdb"))  # doctest: +SKIP
+    """
+    import json
+
+    if not isinstance(source, dict):
+        path = os.fspath(source)
+        if os.path.isdir(path):
+            path = os.path.join(path, "aggregates.json")
+        with open(path, encoding="utf-8") as handle:
+            source = json.load(handle)
+    esc = html.escape
+    parts = [f"<h1>{esc(title)}</h1>",
+             f"<p>{int(source.get('docs', 0))} documents, {int(source.get('tokens', 0))} tokens, "
+             f"{int(source.get('labelled', 0))} labelled.</p>"]
+    for method, agg in source.get("methods", {}).items():
+        parts.append(f"<h2>{esc(method)}</h2>")
+        for cls, lists in agg.get("top_words", {}).items():
+            for which in ("most", "least"):
+                words = lists.get(which, [])
+                colors = score_colors([s for _, s, _ in words]) if words else []
+                cells = "".join(
+                    f'<span style="background:rgb{c};padding:1px 3px;margin:1px;'
+                    f'display:inline-block" title="mean {float(s):.4g}, n={int(n)}">'
+                    f"{esc(str(w))} <small>{float(s):.3g} ({int(n)})</small></span>"
+                    for (w, s, n), c in zip(words, colors, strict=True)
+                )
+                parts.append(f"<p><b>class {esc(str(cls))}, {which} relevant:</b> {cells}</p>")
+        pos = agg.get("position", {})
+        if pos.get("mean"):
+            parts.append("<p><b>mean relevance by relative position:</b> " + ", ".join(
+                f"{float(v):.3g}" for v in pos["mean"]) + "</p>")
+        if agg.get("deletion"):
+            acc = ", ".join(f"{float(v):.3f}" for v in agg["deletion"]["accuracy"])
+            parts.append(f"<p><b>deletion (correct, n={int(agg['deletion']['n'])}):</b> "
+                         f"accuracy after 0..K deletions {acc}</p>")
+        if agg.get("aopc"):
+            parts.append(f"<p><b>AOPC</b> (n={int(agg['aopc']['n'])}): "
+                         f"{float(agg['aopc']['aopc']):.4g}</p>")
+    return _document("\n".join(parts), title)

@@ -23,6 +23,19 @@ from __future__ import annotations
 import tensorflow as tf
 
 __all__ = [
+    "COMPOSITES",
+    "Composite",
+    "Epsilon",
+    "Gamma",
+    "Gate",
+    "Pass",
+    "Rule",
+    "WinnerTakesAll",
+    "ZPlus",
+    "composite",
+    "lrp_map",
+    "lrp_sum",
+    "lrp_weighted_sum",
     "sign",
     "lrp_linear",
     "lrp_linear2",
@@ -147,6 +160,28 @@ def lrp_add(a, b, eps: float = 1e-3, bias_factor: float = 0.0):
     return _add(a, b)
 
 
+def lrp_sum(xs, coefficients, eps: float = 1e-3, bias_factor: float = 0.0):
+    """z = Σ_k c_k x_k split by the ε-rule over its K summands (Add, Subtract, Average, a
+    Bidirectional sum / ave): R_k = (c_k x_k + δ·ε·sign(z)/K) / (z + ε·sign(z)) · R."""
+    coefficients = [float(c) for c in coefficients]
+    k = float(len(xs))
+
+    @tf.custom_gradient
+    def _sum(*xs):
+        terms = [c * x for c, x in zip(coefficients, xs, strict=True)]
+        z = tf.add_n(terms)
+
+        def grad(r):
+            stab = _stabilizer(z, eps)
+            s = r / (z + stab)
+            share = bias_factor * stab / k if bias_factor else 0.0
+            return [(t + share) * s for t in terms]
+
+        return z, grad
+
+    return _sum(*xs)
+
+
 def gate_mul(gate, signal):
     """z = gate ⊙ signal: the gate gets no relevance, the signal gets all of it."""
 
@@ -259,3 +294,225 @@ def lrp_conv1d(x, kernel, b=None, eps: float = 1e-3, bias_factor: float = 0.0,
         return z, grad
 
     return _conv1d(x, kernel, *([b] if has_bias else []))
+
+
+# --------------------------------------------------------------------------- any linear map
+def lrp_map(x, forward, b=None, n_in: float = 1.0, eps: float = 1e-3, bias_factor: float = 0.0,
+            share=None, rule_forward=None):
+    """ε-rule over any linear map z = forward(x) + b (a Dense-like einsum, a normalisation, a
+    weighted sum): R_x = x ⊙ Jᵀ s + δ·share((b + ε sign z) s)/N with s = R / (z + ε sign z).
+
+    Args:
+        forward: the bias-free linear map (differentiable; Jᵀ is its vector-Jacobian product).
+        share: `q -> Σ_j 1[i→j] q_j` (the map's connectivity transposed), needed for δ > 0;
+            default: each input is connected to every output of the last axis.
+        rule_forward: a modified map used only in the backward (the Gamma / z+ rules); its
+            outputs replace z in the denominator.
+    """
+    has_bias = b is not None
+    backward_map = rule_forward or forward
+
+    @tf.custom_gradient
+    def _map(x, *bias):
+        z = forward(x)
+        if has_bias:
+            z = z + bias[0]
+
+        def grad(r):
+            with tf.GradientTape() as tape:
+                tape.watch(x)
+                zr = backward_map(x)
+            den = z if rule_forward is None else zr  # modified rules absorb the bias
+            stab = _stabilizer(den, eps)
+            s = r / (den + stab)
+            r_x = x * tape.gradient(zr, x, output_gradients=s)
+            if bias_factor:
+                num = stab + bias[0] if has_bias else stab
+                q = bias_factor * num * s / n_in
+                if share is None:
+                    r_x = r_x + tf.reduce_sum(q, -1, keepdims=True) * tf.ones_like(x)
+                else:
+                    r_x = r_x + share(q)
+            return (r_x,) + (None,) * len(bias)
+
+        return z, grad
+
+    return _map(x, *([b] if has_bias else []))
+
+
+def lrp_weighted_sum(weights, values, equation: str, key_mask=None, eps: float = 1e-3,
+                     bias_factor: float = 0.0, key_axis: int = -1):
+    """Attention's output `einsum(equation, weights, values)`: the weights are a gate (they
+    get no relevance), the values get all of it by the ε-rule over the keys.
+
+    `key_mask` (batch, keys) bool: the δ-share goes to unmasked keys only (N = their count).
+    """
+    weights = tf.stop_gradient(weights)
+
+    def forward(v):
+        return tf.einsum(equation, weights, v)
+
+    if key_mask is None:
+        n_keys = tf.cast(tf.shape(values)[1], values.dtype)
+        keep = tf.ones(tf.shape(values)[:2], values.dtype)
+    else:
+        keep = tf.cast(key_mask, values.dtype)
+        n_keys = tf.maximum(tf.reduce_sum(keep, axis=1), 1.0)
+
+    def share(q):
+        # each value element feeds every query's output of the same feature (and head)
+        ones = tf.ones_like(weights)
+        with tf.GradientTape() as tape:
+            probe = tf.zeros_like(values)
+            tape.watch(probe)
+            out = tf.einsum(equation, ones, probe)
+        back = tape.gradient(out, probe, output_gradients=q)
+        n = tf.reshape(n_keys, [-1] + [1] * (len(values.shape) - 1))
+        k = tf.reshape(keep, tf.concat([tf.shape(keep), [1] * (len(values.shape) - 2)], 0))
+        return back * k / n
+
+    n_in = 1.0  # the division by N happens in `share` (N varies per example)
+    return lrp_map(values, forward, None, n_in, eps, bias_factor, share=share)
+
+
+# --------------------------------------------------------------------------- rules as objects
+class Rule:
+    """An LRP rule with its parameters. Weighted connections ask it for `linear` maps."""
+
+    name = "rule"
+
+    def linear(self, x, w, b):  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
+        return f"{type(self).__name__}({params})"
+
+
+class Epsilon(Rule):
+    """The ε-rule with bias factor δ (Arras et al. 2017): δ=0 "LRP", δ=1 conserving."""
+
+    def __init__(self, eps: float = 1e-3, bias_factor: float = 0.0):
+        self.eps = float(eps)
+        self.bias_factor = float(bias_factor)
+
+    def linear(self, x, w, b):
+        return lrp_linear(x, w, b, self.eps, self.bias_factor)
+
+    def conv1d(self, x, kernel, b, strides, dilation):
+        return lrp_conv1d(x, kernel, b, self.eps, self.bias_factor, strides, dilation)
+
+    def map(self, x, forward, b, n_in, share=None):
+        return lrp_map(x, forward, b, n_in, self.eps, self.bias_factor, share=share)
+
+
+class Gamma(Epsilon):
+    """γ-rule (Montavon et al. 2019): positive weights boosted, w + γ·w⁺ (and b + γ·b⁺) in the
+    backward, the bias absorbed; the forward stays the model's."""
+
+    def __init__(self, gamma: float = 0.25, eps: float = 1e-6):
+        super().__init__(eps, 0.0)
+        self.gamma = float(gamma)
+
+    def _boost(self, w):
+        return w + self.gamma * tf.nn.relu(w)
+
+    def linear(self, x, w, b):
+        return lrp_map(x, lambda v: _matmul_last(v, w), b, 1.0, self.eps, 0.0,
+                       rule_forward=lambda v: _matmul_last(v, self._boost(w)))
+
+    def conv1d(self, x, kernel, b, strides, dilation):
+        return lrp_map(x, lambda v: _conv(v, kernel, strides, dilation), b, 1.0, self.eps, 0.0,
+                       rule_forward=lambda v: _conv(v, self._boost(kernel), strides, dilation))
+
+
+class ZPlus(Gamma):
+    """z⁺-rule: only positive contributions x_i w_ij⁺ (for non-negative inputs, e.g. after ReLU)."""
+
+    def __init__(self, eps: float = 1e-6):
+        super().__init__(gamma=0.0, eps=eps)
+        del self.gamma
+
+    def _boost(self, w):
+        return tf.nn.relu(w)
+
+
+class Gate(Rule):
+    """Multiplicative connection gate ⊙ signal: the gate gets 0, the signal all (Arras 2017)."""
+
+    def mul(self, gate, signal):
+        return gate_mul(gate, signal)
+
+
+class WinnerTakesAll(Rule):
+    """Max pooling: all relevance to the (first) winner."""
+
+    def pool(self, x, axis=1):
+        return lrp_max_pool(x, axis)
+
+
+class Pass(Rule):
+    """Element-wise activations: relevance passes unchanged."""
+
+    def act(self, x, fn):
+        return lrp_activation(x, fn)
+
+
+def _matmul_last(x, w):
+    shape = tf.shape(x)
+    z = tf.matmul(tf.reshape(x, [-1, shape[-1]]), w)
+    return tf.reshape(z, tf.concat([shape[:-1], tf.shape(w)[-1:]], 0))
+
+
+class Composite:
+    """Maps layer types to rules for weighted connections (zennit's LayerMapComposite).
+
+    Args:
+        layer_map: [(layer class or tuple of classes, Rule)], first match wins.
+        default: the rule for every other weighted connection.
+
+    >>> c = Composite([(keras.layers.Conv1D, ZPlus())], default=Epsilon(1e-3))  # doctest: +SKIP
+    """
+
+    def __init__(self, layer_map=(), default: Rule | None = None):
+        self.layer_map = list(layer_map)
+        self.default = default or Epsilon()
+
+    def rule_for(self, layer) -> Rule:
+        for classes, rule in self.layer_map:
+            if isinstance(layer, classes):
+                return rule
+        return self.default
+
+    def __repr__(self) -> str:
+        return f"Composite({self.layer_map!r}, default={self.default!r})"
+
+
+def _conv1d_class():
+    import keras  # rules stays importable without keras at module import
+
+    return keras.layers.Conv1D
+
+
+#: named composites: name → factory(eps, bias_factor) → Composite
+COMPOSITES = {
+    "epsilon": lambda eps=1e-3, bias_factor=0.0: Composite(default=Epsilon(eps, bias_factor)),
+    "epsilon_cons": lambda eps=1e-3, bias_factor=1.0: Composite(default=Epsilon(eps, 1.0)),
+    "epsilon_gamma": lambda eps=1e-3, bias_factor=0.0: Composite(
+        [(_conv1d_class(), Gamma(0.25))], default=Epsilon(eps, bias_factor)),
+    "epsilon_zplus": lambda eps=1e-3, bias_factor=0.0: Composite(
+        [(_conv1d_class(), ZPlus())], default=Epsilon(eps, bias_factor)),
+}
+
+
+def composite(spec=None, eps: float = 1e-3, bias_factor: float = 0.0) -> Composite:
+    """A `Composite` from a name in `COMPOSITES`, a Composite, or None ("epsilon")."""
+    if spec is None:
+        spec = "epsilon"
+    if isinstance(spec, Composite):
+        return spec
+    if isinstance(spec, Rule):
+        return Composite(default=spec)
+    if spec not in COMPOSITES:
+        raise KeyError(f"unknown composite {spec!r}; known: {sorted(COMPOSITES)}")
+    return COMPOSITES[spec](eps=eps, bias_factor=bias_factor)

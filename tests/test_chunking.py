@@ -38,10 +38,17 @@ def test_ud_tag_names_are_the_same_chunks():
 @pytest.mark.parametrize(
     "tags, expected",
     [
-        # <DET>?(<NOUN>+<ADP|CONJ>)*<NOUN>+ : conjunction inside, trailing ADP left out
+        # <DET>?<ADJ|NUM>*(<NOUN>+<ADP|CONJ>)*<ADJ>*<NOUN>+ : conjunction inside, trailing ADP
+        # left out, adjectives and numbers kept (the paper's pattern lost them: DET ADJ NOUN
+        # gave only the noun)
         ("DET NOUN CONJ NOUN", [(0, 4, "NP")]),
         ("NOUN NOUN ADP", [(0, 2, "NP")]),
-        ("DET ADJ NOUN", [(2, 3, "NP")]),
+        ("DET ADJ NOUN", [(0, 3, "NP")]),
+        ("DET NUM ADJ ADJ NOUN NOUN", [(0, 6, "NP")]),
+        ("NOUN ADP DET ADJ NOUN", [(0, 1, "NP"), (2, 5, "NP")]),
+        ("NOUN ADP ADJ NOUN", [(0, 4, "NP")]),
+        ("DET ADJ", []),
+        ("ADJ", []),
         ("DET", []),
         # <VERB>*<ADV>*<PART>*<VERB>+<PART>* : needs a final verb
         ("ADV PRT VERB PRT", [(0, 4, "VP")]),
@@ -52,6 +59,18 @@ def test_ud_tag_names_are_the_same_chunks():
 )
 def test_regex_edges(tags, expected):
     assert chunk_spans(tags.split()) == expected
+
+
+def test_adjectives_stay_in_the_noun_phrase():
+    tokens = "a good film".split()
+    spans = phrase_spans(tokens, tagger=lambda toks: ["DET", "ADJ", "NOUN"])
+    assert words(tokens, spans) == ["a good film"]
+    tokens = "it has lots of very funny jokes".split()
+    tags = ["PRON", "VERB", "NOUN", "ADP", "ADV", "ADJ", "NOUN"]
+    # an adverb is not part of the noun pattern: "very" stays out, the adjective stays in
+    assert words(tokens, phrase_spans(tokens, tagger=lambda toks: tags)) == [
+        "has", "lots", "funny jokes",
+    ]  # fmt: skip
 
 
 def test_chunks_do_not_overlap_and_custom_patterns():

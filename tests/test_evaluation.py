@@ -398,9 +398,9 @@ def test_recurrent_model_remove_equals_shorter_input(capsys):
         want.append(float((np.asarray(model(shorter)).argmax(-1) == labels).mean()))
     np.testing.assert_allclose(got, want)
     # zero deletion = the chain run eagerly on embeddings with those rows zeroed
-    from keras_relevance.chain import ModelChain
+    from keras_relevance.graph import ModelGraph
 
-    chain = ModelChain.from_model(model)
+    chain = ModelGraph.from_model(model)
     emb, mask = chain.embed(ids)
     ranks = ev.deletion_ranks(rel, ids != 0)
     zeroed = np.asarray(emb) * ~((ranks < 1) & (ids != 0))[:, :, None]

@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from keras_relevance import explainer as kx
-from keras_relevance.chain import MethodResult
 from keras_relevance.explainer import METHODS, Explainer, Explanation, register_method
+from keras_relevance.graph import MethodResult
 
 
 def _build(policy, layers, seed=0):
@@ -319,7 +319,7 @@ def test_unbuilt_or_non_model():
 
 
 def test_a_new_explainer_on_the_same_model_reuses_the_traced_functions(lstm_model):
-    """One ModelChain per model: a fresh Explainer (as evaluation helpers make) does not trace
+    """One ModelGraph per model: a fresh Explainer (as evaluation helpers make) does not trace
     the methods again."""
     from keras_relevance.lrp import lrp_function
 

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from keras_relevance.chain import ModelChain
 from keras_relevance.explainer import Explainer
 from keras_relevance.gradients import target_gradient_fn
+from keras_relevance.graph import ModelGraph
 
 IDS = np.array([[3, 1, 4, 1, 5], [9, 2, 6, 0, 0], [5, 3, 0, 0, 0]])
 
@@ -49,7 +49,7 @@ def cnn():
     return Explainer(model)
 
 
-def _logit(chain: ModelChain, emb: np.ndarray, mask: np.ndarray, target: np.ndarray):
+def _logit(chain: ModelGraph, emb: np.ndarray, mask: np.ndarray, target: np.ndarray):
     """f_target for each row of a (n, T, D) NumPy batch (eager, no tf.function)."""
     logits = np.asarray(chain.logits(tf.constant(emb), tf.constant(mask)))
     return logits[np.arange(len(emb)), target]

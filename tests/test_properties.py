@@ -26,6 +26,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from keras_relevance.explainer import Explainer
+from keras_relevance.graph import ModelGraph
 from keras_relevance.layers import (
     ExplainableGRU,
     ExplainableLSTM,
@@ -247,7 +248,9 @@ def test_reat_words_add_up_to_logit_minus_bias(spec, kind, batch, data):
                            max_size=len(ids)), label="target")
     )
     e = Explainer(model).explain(ids, method="reat", target=target)
-    bias = model.layers[-1].bias.numpy()[target]
+    # class scores = logits @ S (a one-unit head is binary: class 0 scores −z)
+    score_bias = model.layers[-1].bias.numpy() @ ModelGraph.from_model(model).score_matrix
+    bias = score_bias[target]
     logit = e.logits[np.arange(len(ids)), target]
     np.testing.assert_allclose(e.relevance.sum(axis=1), logit - bias, rtol=0, atol=1e-10)
     assert np.all(e.relevance[ids == 0] == 0.0)

@@ -126,7 +126,7 @@ def test_ten_thousand_tokens_lrp_completes(ex, vocab):
 
 
 def test_texts_passed_as_ids_are_a_type_error(ex):
-    with pytest.raises(TypeError, match="token_ids must be integers"):
+    with pytest.raises(TypeError, match="takes token ids, not text"):
         ex.explain(["a good film"], method="lrp")
 
 

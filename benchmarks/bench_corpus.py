@@ -1,0 +1,164 @@
+"""explain_corpus on IMDB test reviews: throughput, peak memory vs corpus size, 1 vs 2 devices.
+
+Run: `python -m benchmarks bench_corpus [--quick]` (or `python -m benchmarks.bench_corpus`).
+
+- Model: the SST-like BiLSTM (Embedding 20,000 × 64, mask_zero → Bidirectional(LSTM(128)) →
+  Dense(2)) with **random weights** (seed 0): throughput does not depend on training. The
+  vocabulary is the 20,000 most frequent words of the IMDB test reviews read.
+- Documents: IMDB test reviews, truncated to their first 400 tokens (`max_tokens=400`).
+- Throughput: documents/s and tokens/s of `explain_corpus` per method (lrp, gradient, reat),
+  one method per run, no labels (no deletion aggregates), progress bar off, after a warm-up run
+  of one batch (tracing excluded).
+- Memory: peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) of a fresh process that
+  explains N documents with `gradient` from a .txt file, for a small and a 12.5× larger N: the
+  high-water mark before `explain_corpus` (data loaded, written to the file and freed, vocabulary
+  built, model traced on one batch) and after it. Streaming should keep the growth flat.
+  --quick uses a smaller model for this part (see the printed table).
+- Devices: the same LRP run with `MirroredStrategy` over 2 logical CPU devices vs none, in fresh
+  processes (logical devices must be set before TensorFlow initializes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from benchmarks._timing import machine_markdown, markdown_table  # noqa: E402
+
+VOCAB = 20000
+MAX_TOKENS = 400
+
+
+def _corpus(n: int):
+    import keras_relevance as kr
+    from keras_relevance import datasets
+
+    data = datasets.load_imdb(split="test", max_docs=n, seed=0)
+    texts = list(data.texts)
+    return texts, kr.Vocabulary.from_texts(texts, max_size=VOCAB)
+
+
+def _model(vocab_size: int, dim: int, units: int):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([
+        keras.Input((None,), dtype="int32"),
+        keras.layers.Embedding(vocab_size, dim, mask_zero=True),
+        keras.layers.Bidirectional(keras.layers.LSTM(units)),
+        keras.layers.Dense(2),
+    ])
+
+
+def child(args) -> dict:
+    """One measurement in this (fresh) process; prints a JSON line."""
+    import tensorflow as tf
+
+    strategy = None
+    if args.devices == 2:
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2
+        )
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    import resource
+
+    import keras_relevance as kr
+
+    texts, vocab = _corpus(args.docs)
+    model = _model(len(vocab), args.dim, args.units)
+    warnings.simplefilter("ignore", kr.CorpusWarning)
+    common = dict(methods=(args.method,), batch_size=args.batch_size, shard_size=args.shard_size,
+                  vocabulary=vocab, quiet=True, max_tokens=MAX_TOKENS, strategy=strategy)
+    with tempfile.TemporaryDirectory() as tmp:
+        # the corpus is streamed from a file, as a user's large corpus would be
+        with open(f"{tmp}/corpus.txt", "w", encoding="utf-8") as f:
+            f.writelines(" ".join(t.split()) + "\n" for t in texts)
+        warm = texts[: args.batch_size]
+        del texts
+        gc.collect()
+        kr.explain_corpus(model, warm, out=f"{tmp}/warm", **common)
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
+        start = time.perf_counter()
+        res = kr.explain_corpus(model, f"{tmp}/corpus.txt", out=f"{tmp}/run", **common)
+        seconds = time.perf_counter() - start
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        tokens = int(kr.read_explanations(f"{tmp}/run")["tokens"].map(len).sum())
+    return {"docs": res["docs"], "tokens": tokens, "seconds": seconds, "rss_mib": peak,
+            "rss_before_mib": base}
+
+
+def _spawn(**kw) -> dict:
+    argv = [sys.executable, "-m", "benchmarks.bench_corpus", "--child"]
+    for k, v in kw.items():
+        argv += [f"--{k.replace('_', '-')}", str(v)]
+    out = subprocess.run(argv, capture_output=True, text=True, check=False,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    line = [x for x in out.stdout.splitlines() if x.startswith("{")]
+    if out.returncode or not line:
+        raise RuntimeError(f"child failed: {out.stderr[-2000:]}")
+    return json.loads(line[-1])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="bench_corpus")
+    p.add_argument("--quick", action="store_true")
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--docs", type=int, default=0)
+    p.add_argument("--method", default="lrp")
+    p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--dim", type=int, default=64)
+    p.add_argument("--units", type=int, default=128)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--shard-size", type=int, default=1000)
+    p.add_argument("--rss-docs", default="2000,25000")
+    args = p.parse_args(argv)
+    if args.child:
+        print(json.dumps(child(args)), flush=True)
+        return 0
+    n = args.docs or (128 if args.quick else 1000)
+    print(machine_markdown())
+    print(f"\nIMDB test reviews, ≤ {MAX_TOKENS} tokens, BiLSTM E{args.dim} H{args.units} "
+          f"(random weights), batch {args.batch_size}\n")
+    rows = []
+    for method in ("lrp", "gradient", "reat"):
+        r = _spawn(docs=n, method=method, dim=args.dim, units=args.units,
+                   batch_size=args.batch_size)
+        rows.append([method, r["docs"], f"{r['docs'] / r['seconds']:.1f}",
+                     f"{r['tokens'] / r['seconds']:.0f}", f"{r['seconds']:.1f}"])
+    print(markdown_table(["method", "docs", "docs/s", "tokens/s", "seconds"], rows, "lrrrr"))
+    sizes = [int(s) for s in args.rss_docs.split(",")]
+    dim, units = (16, 16) if args.quick else (args.dim, args.units)
+    rows = []
+    for size in sizes:
+        r = _spawn(docs=size, method="gradient", dim=dim, units=units, shard_size=500)
+        rows.append([size, f"{r['rss_before_mib']:.0f}", f"{r['rss_mib']:.0f}",
+                     f"{r['rss_mib'] - r['rss_before_mib']:.0f}",
+                     f"{r['docs'] / r['seconds']:.1f}"])
+    print(f"\nPeak RSS, fresh process, gradient, BiLSTM E{dim} H{units}, shard 500, corpus "
+          "streamed from a .txt file\n")
+    print(markdown_table(
+        ["documents", "peak RSS before (MiB)", "peak RSS after (MiB)", "growth (MiB)", "docs/s"],
+        rows, "rrrrr"))
+    rows = []
+    for devices in (1, 2):
+        r = _spawn(docs=n, method="lrp", devices=devices, dim=args.dim, units=args.units,
+                   batch_size=args.batch_size)
+        rows.append([devices, f"{r['docs'] / r['seconds']:.1f}",
+                     f"{r['tokens'] / r['seconds']:.0f}"])
+    print(f"\nLRP, {n} documents, 1 vs 2 logical CPU devices (MirroredStrategy)\n")
+    print(markdown_table(["devices", "docs/s", "tokens/s"], rows, "rrr"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
