@@ -3,9 +3,10 @@
 Same conventions as `reference_graph_layers`: `fwd_<kind>(layer, inputs, masks, ctx)` returns
 `(out, out_mask, back)`, `back(r_out) -> (r_inputs, leftover)`. Relevance arriving at
 outputs Keras zeroes at padded steps is relevance that reached padding: it goes to
-`ctx.masked_out` (counted in delta, like relevance at padded embeddings), not to the leftover. Rules from LRP_SPEC.md: gates
-get zero, the signal gets all; masked steps hold the state (relevance passes through to the
-previous state); attention weights are constant gates and the values get all relevance.
+`ctx.masked_out` (counted in delta, like relevance at padded embeddings), not to the leftover.
+Rules from LRP_SPEC.md: gates get zero, the signal gets all; masked steps hold the state
+(relevance passes through to the previous state); attention weights are constant gates and the
+values get all relevance.
 """
 
 from __future__ import annotations
