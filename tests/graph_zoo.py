@@ -7,6 +7,8 @@ statistics and every rule's δ-share are exercised.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 from keras import layers
@@ -218,3 +220,96 @@ def inputs_for(name, seed=0):
     if name in FIXED_TIME:
         return np.random.default_rng(seed).integers(1, VOCAB, (3, FIXED_TIME[name]))
     return ids_batch(seed)
+SOFTMAX = ("kim_cnn", "bilstm_attention", "softmax_lstm", "cnn_pool_seq", "rnn_stack_seq")
+FAST = {"integrated_gradients": {"steps": 8}, "lime": {"samples": 64}}
+
+
+# --------------------------------------------------------------------------- test helpers
+def zoo_fixture():
+    """A module-scoped fixture `zoo(name)`: each model built once, in float64."""
+    import pytest
+
+    @pytest.fixture(scope="module")
+    def zoo():
+        previous = keras.config.dtype_policy()
+        cache = {}
+
+        def get(name):
+            if name not in cache:
+                keras.config.set_dtype_policy("float64")
+                try:
+                    cache[name] = ZOO[name]()
+                finally:
+                    keras.config.set_dtype_policy(previous)
+            return cache[name]
+
+        return get
+
+    return zoo
+
+
+def model_input(name, x):
+    """x as model(...) takes it (strings as a (batch, 1) column)."""
+    return x[:, None] if name in STRING_MODELS else x
+
+
+def api_input(name, x):
+    """x as Explainer.explain takes it (strings as a list of str)."""
+    return [str(s) for s in x] if name in STRING_MODELS else x
+
+
+def head_of(model):
+    import reference_graph_lrp
+
+    return reference_graph_lrp._find_head(model)
+
+
+def probabilities(head, scores):
+    """What the model outputs, from the class scores (the head's activation applied)."""
+    if head.units == 1:
+        return 1.0 / (1.0 + np.exp(-scores[:, 1:]))
+    e = np.exp(scores - scores.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def explain(model, name, x, method, **options):
+    """kr.Explainer(model).explain with fast options for the slow methods."""
+    import keras_relevance as kr
+
+    return kr.Explainer(model).explain(api_input(name, x), method=method,
+                                       **{**FAST.get(method, {}), **options})
+
+
+def check_against_reference(model, name):
+    """LRP (ε = 1e-3, δ = 0 predicted class, δ = 1 given classes), LRP-cons and the logits,
+    all against the NumPy reference and model(x)."""
+    import reference_graph_lrp
+
+    x = inputs_for(name)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*padding.*")
+        ref = reference_graph_lrp.explain(model, x, bias_factor=0.0, eps=1e-3)
+        e = explain(model, name, x, "lrp", eps=1e-3, bias_factor=0.0)
+        np.testing.assert_allclose(e.logits, ref["logits"], rtol=0, atol=1e-10)
+        np.testing.assert_array_equal(e.target, ref["target"])
+        np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(e.delta, ref["delta"], rtol=0, atol=1e-8)
+        target = np.arange(len(x)) % ref["logits"].shape[1]
+        ref1 = reference_graph_lrp.explain(model, x, target=target, bias_factor=1.0, eps=1e-3)
+        e1 = explain(model, name, x, "lrp", eps=1e-3, bias_factor=1.0, target=target)
+        np.testing.assert_allclose(e1.relevance, ref1["relevance"], rtol=0, atol=1e-10)
+        np.testing.assert_allclose(e1.delta, ref1["delta"], rtol=0, atol=1e-8)
+        cons = explain(model, name, x, "lrp_cons", target=target)
+    np.testing.assert_allclose(cons.relevance, ref1["relevance"], rtol=0, atol=1e-10)
+    # conservation: all of the score is in the words, except what reached padding
+    assert np.abs(cons.delta - ref1["padding"]).max() < 1e-8
+    # the logits are the head's pre-activation ([-z, z] for one unit) and give model(x)
+    head = head_of(model)
+    out = np.asarray(model(model_input(name, x)), np.float64)
+    if head.units == 1:
+        assert e.logits.shape == (len(x), 2)
+        np.testing.assert_array_equal(e.logits[:, 0], -e.logits[:, 1])
+        np.testing.assert_array_equal(e.target, (e.logits[:, 1] > 0).astype(int))
+    probs = head.units == 1 or name in SOFTMAX
+    expected = probabilities(head, e.logits) if probs else e.logits
+    np.testing.assert_allclose(expected, out, rtol=0, atol=1e-12)
