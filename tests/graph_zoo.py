@@ -125,14 +125,15 @@ def text_gru(length=8):
     return randomize(keras.Model(inp, layers.Dense(1, activation="sigmoid")(x)), 7)
 
 
-def branches(merge="Add"):
-    """Two recurrent branches (LSTM, GRU) merged element-wise, a hidden Dense, a head."""
+def branches():
+    """Two recurrent branches (LSTM, GRU reset_after=False) merged by Add, Average, Subtract and
+    Maximum at once, the four concatenated, a hidden Dense, a head."""
     inp = _text_input()
     e = layers.Embedding(VOCAB, EMB, mask_zero=True)(inp)
     a = layers.LSTM(UNITS)(e)
     b = layers.GRU(UNITS, reset_after=False)(e)
-    x = getattr(layers, merge)()([a, b])
-    x = layers.Dense(4, activation="tanh")(x)
+    merged = [getattr(layers, m)()([a, b]) for m in ("Add", "Average", "Subtract", "Maximum")]
+    x = layers.Dense(4, activation="tanh")(layers.Concatenate()(merged))
     return randomize(keras.Model(inp, layers.Dense(3)(x)), 8)
 
 
@@ -203,8 +204,7 @@ ZOO = {
     "bilstm": bilstm, "kim_cnn": kim_cnn, "bilstm_attention": bilstm_attention,
     "mha": mha_classifier, "mha1": lambda: mha_classifier(1), "sigmoid_gru": sigmoid_gru,
     "softmax_lstm": softmax_lstm,
-    "text_gru": text_gru, "add": lambda: branches("Add"), "average": lambda: branches("Average"),
-    "subtract": lambda: branches("Subtract"), "maximum": lambda: branches("Maximum"),
+    "text_gru": text_gru, "merges": branches,
     "normalised": normalised, "simple_rnn": simple_rnn, "nested": nested_text_cnn,
     "additive_attention": additive_attention, "cnn_pool_seq": cnn_pool_sequential,
     "rnn_stack_seq": rnn_stack_sequential,
