@@ -197,3 +197,19 @@ def test_relevance_reaching_padding_is_reported(float64):
     assert np.abs(ref["padding"]).max() > 1e-6  # the case is real
     np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
     np.testing.assert_allclose(e.delta, ref["padding"], rtol=0, atol=1e-8)
+
+
+def test_composites_by_name_and_object(zoo):
+    """composite="epsilon_cons" is δ = 1; a Composite of Epsilon(ε, δ) is the ε-rule with δ."""
+    from keras_relevance import rules
+
+    model = zoo("cnn_pool_seq")
+    x = gz.inputs_for("cnn_pool_seq")
+    e = kr.Explainer(model).explain(x, method="lrp", composite="epsilon_cons", target=[0, 1, 2])
+    ref = rg.explain(model, x, target=[0, 1, 2], bias_factor=1.0)
+    np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
+    composite = rules.Composite(default=rules.Epsilon(0.01, 0.5))
+    e = kr.Explainer(model).explain(x, method="lrp", composite=composite, target=[2, 1, 0])
+    ref = rg.explain(model, x, target=[2, 1, 0], eps=0.01, bias_factor=0.5)
+    np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(e.delta, ref["delta"], rtol=0, atol=1e-8)
