@@ -213,3 +213,25 @@ def test_composites_by_name_and_object(zoo):
     ref = rg.explain(model, x, target=[2, 1, 0], eps=0.01, bias_factor=0.5)
     np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
     np.testing.assert_allclose(e.delta, ref["delta"], rtol=0, atol=1e-8)
+
+
+def test_logger_goes_on_past_a_layer_without_rule(tmp_path, float64):
+    """fit with the callback on a model with a Lambda layer: LRP skipped with ONE warning,
+    the other methods logged, training not interrupted (issue 11)."""
+    import warnings
+
+    from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
+
+    model = _with_middle(layers.Lambda(lambda t: t * 3.0, name="triple"))
+    model.compile("adam", "sparse_categorical_crossentropy")
+    ids = gz.ids_batch(14, batch=6)
+    logger = ExplanationLogger(tmp_path, ids[:2], methods=("lrp", "sa"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = model.fit(ids, np.arange(6) % 2, epochs=1, verbose=0, callbacks=[logger])
+    ours = [w for w in caught if issubclass(w.category, ExplanationWarning)]
+    assert len(ours) == 1, [str(w.message) for w in ours]
+    assert "triple" in str(ours[0].message) and "lrp" in str(ours[0].message)
+    assert len(history.history["loss"]) == 1
+    assert logger.skipped_methods == ["lrp"] or set(logger.skipped_methods) == {"lrp"}
+    assert logger.logged_epochs == [0]
