@@ -10,11 +10,9 @@ from __future__ import annotations
 import warnings
 
 import graph_zoo as gz
-import keras
 import numpy as np
 import pytest
 import reference_graph_lrp as rg
-from keras import layers
 
 import keras_relevance as kr
 
@@ -102,19 +100,6 @@ def test_left_and_right_padding_agree(zoo):
                                    np.sort(le.relevance[n][left[n] != 0]), rtol=0, atol=1e-10)
     ref = rg.explain(model, left, target=[0, 1, 0], bias_factor=1.0)
     np.testing.assert_allclose(le.relevance, ref["relevance"], rtol=0, atol=ATOL)
-
-
-def test_sequential_built_by_fit_is_explained(float64):
-    model = keras.Sequential([layers.Embedding(gz.VOCAB, gz.EMB, mask_zero=True),
-                              layers.LSTM(gz.UNITS), layers.Dense(1, activation="sigmoid")])
-    model.compile("adam", "binary_crossentropy")
-    ids = gz.ids_batch(5, batch=8)
-    model.fit(ids, np.arange(8) % 2, epochs=1, verbose=0)
-    gz.randomize(model, 12)
-    e = kr.Explainer(model).explain(ids, method="lrp")
-    ref = rg.explain(model, ids)
-    np.testing.assert_allclose(e.logits, ref["logits"], rtol=0, atol=ATOL)
-    np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
 
 
 # ---------------------------------------------------------------------------- callback

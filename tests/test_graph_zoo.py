@@ -235,3 +235,16 @@ def test_logger_goes_on_past_a_layer_without_rule(tmp_path, float64):
     assert len(history.history["loss"]) == 1
     assert logger.skipped_methods == ["lrp"] or set(logger.skipped_methods) == {"lrp"}
     assert logger.logged_epochs == [0]
+
+
+def test_sequential_built_by_fit_is_explained(float64):
+    model = keras.Sequential([layers.Embedding(gz.VOCAB, gz.EMB, mask_zero=True),
+                              layers.LSTM(gz.UNITS), layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy")
+    ids = gz.ids_batch(5, batch=8)
+    model.fit(ids, np.arange(8) % 2, epochs=1, verbose=0)
+    gz.randomize(model, 12)
+    e = kr.Explainer(model).explain(ids, method="lrp")
+    ref = rg.explain(model, ids)
+    np.testing.assert_allclose(e.logits, ref["logits"], rtol=0, atol=ATOL)
+    np.testing.assert_allclose(e.relevance, ref["relevance"], rtol=0, atol=ATOL)
