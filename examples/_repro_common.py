@@ -263,3 +263,107 @@ def check_orderings(result: dict, at: int = None) -> dict:
         ranked = sorted(area, key=lambda m: sign * area[m])
         out[kind] = {"mean_accuracy_1..K": area, "best_to_worst": ranked}
     return out
+
+
+# ------------------------------------------------------------------------------------ seeds
+def seeds_arg(p: argparse.ArgumentParser, default: str = "0,1,2") -> None:
+    p.add_argument("--seeds", default=default,
+                   help="comma-separated training seeds (every table: mean and 95%% interval)")
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds = [int(s) for s in str(text).split(",") if s.strip()]
+    if not seeds:
+        sys.exit("--seeds: give at least one seed")
+    return seeds
+
+
+def interval(groups, n_boot: int = 1000) -> dict:
+    """`{"mean", "ci": [low, high]}` of per-text values over seeds (two-level bootstrap)."""
+    from keras_relevance.analysis import bootstrap_ci
+
+    mean, (low, high) = bootstrap_ci([np.asarray(g, np.float64) for g in groups], n_boot)
+    return {"mean": mean, "ci": [low, high]}
+
+
+def accuracy_summary(paper, correct_per_seed) -> dict:
+    """`{"paper", "mean", "ci", "per_seed"}` from per-seed arrays of per-text correctness."""
+    return {"paper": paper, **interval(correct_per_seed),
+            "per_seed": [float(np.mean(c)) for c in correct_per_seed]}
+
+
+def seeded_deletion(per_seed: list[dict], subsets: list[np.ndarray] | None, methods) -> dict:
+    """Deletion curves over seeds from `deletion_curves` results (with per-text `hits`).
+
+    `subsets[s]`: bool over the texts of seed s (None: all). For each kind and method: the
+    curve (mean over seeds of the accuracy at k deletions) with its 95% interval, and the area
+    over k = 1..K (mean accuracy) with its interval; `separated` lists the pairs whose area
+    intervals do not overlap.
+    """
+    out = {}
+    for kind in ("correct", "misclassified"):
+        names = list(methods) + ["random"]
+        entry_out = {"n_per_seed": [], "curve": {}, "area": {}}
+        hits = {m: [] for m in names}
+        for s, res in enumerate(per_seed):
+            entry = res[kind]
+            keep = (np.ones(len(entry["index"]), bool) if subsets is None
+                    else np.asarray(subsets[s])[entry["index"]])
+            entry_out["n_per_seed"].append(int(keep.sum()))
+            k = len(res["x"])
+            empty = np.zeros((0, k))
+            for m in methods:
+                h = entry["hits"].get(m)
+                hits[m].append(empty if h is None else np.asarray(h, np.float64)[keep])
+            h = entry.get("random_hits")
+            hits["random"].append(empty if h is None else np.asarray(h, np.float64)[keep])
+        k = len(per_seed[0]["x"])
+        for m in names:
+            if not any(len(h) for h in hits[m]):
+                continue
+            entry_out["curve"][m] = [interval([h[:, j] for h in hits[m]], 300) for j in range(k)]
+            entry_out["area"][m] = interval([h[:, 1:].mean(axis=1) for h in hits[m]])
+            entry_out["area"][m]["per_seed"] = [float(h[:, 1:].mean()) if len(h) else None
+                                                for h in hits[m]]
+        sign = 1.0 if kind == "correct" else -1.0
+        ranked = sorted(entry_out["area"], key=lambda m: sign * entry_out["area"][m]["mean"])
+        entry_out["best_to_worst"] = ranked
+        entry_out["separated"] = [
+            [a, b] for i, a in enumerate(ranked) for b in ranked[i + 1:]
+            if (entry_out["area"][a]["ci"][1] < entry_out["area"][b]["ci"][0]
+                or entry_out["area"][b]["ci"][1] < entry_out["area"][a]["ci"][0])]
+        out[kind] = entry_out
+    return out
+
+
+def seeded_deletion_markdown(summary: dict) -> str:
+    """Area (mean accuracy over 1..K deletions) per method, mean [95% interval], per kind."""
+    parts = []
+    for kind, entry in summary.items():
+        rows = [[m, f"{a['mean']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]",
+                 ", ".join(f"{v:.3f}" for v in a["per_seed"] if v is not None)]
+                for m, a in entry["area"].items()]
+        parts.append(
+            f"**{kind}** (n per seed {entry['n_per_seed']}); best to worst: "
+            f"{' > '.join(entry['best_to_worst'])}; intervals separate for "
+            f"{', '.join('/'.join(p) for p in entry['separated']) or 'no pair'}\n\n"
+            + md_table(["method", "mean accuracy over 1..K deletions [95% CI]", "per seed"],
+                       rows))
+    return "\n\n".join(parts)
+
+
+def strip_hits(result: dict) -> dict:
+    """A `deletion_curves` result without its per-text arrays (for JSON)."""
+    out = dict(result)
+    for kind in ("correct", "misclassified"):
+        if kind in out:
+            out[kind] = {k: v for k, v in out[kind].items()
+                         if k not in ("hits", "random_hits", "index")}
+    return out
+
+
+def write_json(path, payload: dict) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_jsonable(payload), indent=1) + "\n")
+    print(f"wrote {path}")

@@ -5,19 +5,23 @@
 Trains Embedding(mask_zero) → Bidirectional(LSTM) → Dense on SST-2 when `<data>/sst` exists
 (GloVe-initialised when `<data>/glove` holds the vectors; a few CPU minutes), otherwise on a few
 dozen sentences embedded below. While it trains, `ExplanationLogger` logs LRP, SA and REAT
-heatmaps of a handful of sentences (and, on SST, deletion curves on part of the dev set) next to
-`keras.callbacks.TensorBoard`'s loss curves. The model and its vocabulary are saved as
-`<logdir>/model.keras` and `<logdir>/model.vocab.json`, so that
+heatmaps of a handful of sentences, and deletion curves with AOPC on a held-out split (part of
+the SST dev set, or the embedded dev sentences, distinct from the test sentences), next to
+`keras.callbacks.TensorBoard`'s loss curves; the stock Images / Scalars dashboards get them too.
+The model, its vocabulary and class names are saved as `<logdir>/model.keras`,
+`<logdir>/model.vocab.json` and `<logdir>/model.meta.json`, so that
 
     keras-relevance explain runs/demo/model.keras --text "a gorgeous , witty movie ."
 
-works right away. Finally TensorBoard starts on 127.0.0.1 (skip with `--no-serve`).
+works right away (the full path of the command is printed). Finally TensorBoard starts on
+127.0.0.1 (skip with `--no-serve`); a busy port is refused before training.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,6 +33,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_relevance import ExplanationLogger, Vocabulary  # noqa: E402
+from keras_relevance.cli import write_metadata  # noqa: E402
 
 CLASS_NAMES = ["negative", "positive"]
 
@@ -90,7 +95,24 @@ EMBEDDED = [
     ("the cast is awful and the story fails .", 0),
 ]
 
-# Held-out sentences for the embedded set: new combinations of words seen in training.
+# Held-out dev sentences for the embedded set (validation loss, deletion curves, AOPC): new
+# combinations of training words, none of them in EMBEDDED_TEST.
+EMBEDDED_DEV = [
+    ("a funny and warm comedy .", 1),
+    ("the script is clever and the cast is great .", 1),
+    ("a beautiful , moving and honest film .", 1),
+    ("the story is smart and the acting is wonderful .", 1),
+    ("an entertaining , sweet and lively movie .", 1),
+    ("a fresh and elegant portrait .", 1),
+    ("a dull and lazy comedy .", 0),
+    ("the script is dumb and the cast is awful .", 0),
+    ("an ugly , tedious and pointless film .", 0),
+    ("the story is silly and the acting is weak .", 0),
+    ("a boring , flat and predictable movie .", 0),
+    ("a cold and phony portrait .", 0),
+]
+
+# Held-out test sentences for the embedded set: new combinations of words seen in training.
 EMBEDDED_TEST = [
     ("a witty and moving story .", 1),
     ("the cast is superb and the film is funny .", 1),
@@ -133,8 +155,8 @@ def load_data(data_dir: Path, max_train: int | None):
     def encode(pairs):
         return vocab.encode([t for t, _ in pairs]), np.array([y for _, y in pairs], np.int32)
 
-    test = encode(EMBEDDED_TEST)
-    return vocab, encode(EMBEDDED), test, test, None, f"the embedded sentences (no {sst})"
+    splits = (encode(EMBEDDED), encode(EMBEDDED_DEV), encode(EMBEDDED_TEST))
+    return vocab, *splits, None, f"the embedded sentences (no {sst})"
 
 
 def build_model(
@@ -161,6 +183,24 @@ def build_model(
         metrics=["accuracy"],
     )
     return model
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """Whether a server could listen on host:port now (checked before training)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def cli_command() -> str:
+    """The `keras-relevance` command of this Python's environment, as a full path."""
+    script = Path(sys.executable).with_name("keras-relevance")
+    if script.is_file():
+        return str(script.absolute())
+    return f"{Path(sys.executable).absolute()} -m keras_relevance.cli"
 
 
 def serve(logdir: Path, host: str, port: int) -> int:
@@ -195,6 +235,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
+    if not args.no_serve and not port_is_free(args.host, args.port):
+        print(
+            f"demo: port {args.port} on {args.host} is busy (another TensorBoard or `make demo` "
+            f"still running?). Stop it, or pick another port: make demo PORT={args.port + 1} "
+            f"(or --port {args.port + 1}).",
+            file=sys.stderr,
+        )
+        return 2
     keras.utils.set_random_seed(args.seed)
     logdir = Path(args.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
@@ -209,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
         model = build_model(len(vocab), matrix)
     else:  # a few dozen sentences: a smaller model learns them in a few seconds
         model = build_model(len(vocab), dim=16, units=8, learning_rate=5e-3)
-    deletion = (dev[0][:200], dev[1][:200]) if on_sst else None
+    deletion = (dev[0][:200], dev[1][:200])  # held out: not the test split
     logger = ExplanationLogger(
         logdir,
         [text for text, _ in SAMPLES],
@@ -218,6 +266,7 @@ def main(argv: list[str] | None = None) -> int:
         labels=[label for _, label in SAMPLES],
         class_names=CLASS_NAMES,
         deletion_data=deletion,
+        stock_dashboards=True,
     )
     start = time.perf_counter()
     model.fit(
@@ -234,8 +283,10 @@ def main(argv: list[str] | None = None) -> int:
 
     model.save(logdir / "model.keras")
     vocab.save(logdir / "model.vocab.json")
-    print(f"saved {logdir / 'model.keras'} and {logdir / 'model.vocab.json'}")
-    print(f'try: keras-relevance explain {logdir / "model.keras"} --text "{SAMPLES[0][0]}"')
+    meta = write_metadata(logdir / "model.keras", CLASS_NAMES)
+    print(f"saved {logdir / 'model.keras'}, {logdir / 'model.vocab.json'} and {meta}")
+    model_path = (logdir / "model.keras").absolute()
+    print(f'try: {cli_command()} explain {model_path} --text "{SAMPLES[0][0]}"')
     if args.no_serve:
         return 0
     return serve(logdir, args.host, args.port)

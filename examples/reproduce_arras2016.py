@@ -28,6 +28,8 @@ post for several classes), model.weights.h5.
 
 from __future__ import annotations
 
+import argparse
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -51,7 +53,8 @@ PAPER = {
     "setup": "800 filters of width 2 on word2vec-300 (frozen), 20 Newsgroups",
     "deletion": "LRP beats SA in both directions; both beat random",
 }
-METHODS = ("lrp", "sa")
+METHODS = ("lrp", "lrp_cons", "sa")  # lrp: δ = 0; lrp_cons: the conservative rule, δ = 1
+_WORD = re.compile(r"^[^\W\d_]")  # tokens kept by --filter-tokens: starting with a letter
 MAX_LEN = 400
 
 
@@ -65,12 +68,16 @@ class ZeroRow(keras.constraints.Constraint):
         return w * mask
 
 
-def load(data: Path, max_train: int | None, seed: int):
+def load(data: Path, max_train: int | None, seed: int, filter_tokens: bool = False):
     folder = data / "20newsgroups"
     train = load_20newsgroups(folder, "train", max_docs=max_train, seed=seed)
     test = load_20newsgroups(folder, "test")
-    tok_train = [t.tokens[:MAX_LEN] for t in tokenize(train.texts, lower=True)]
-    tok_test = [t.tokens[:MAX_LEN] for t in tokenize(test.texts, lower=True)]
+
+    def words(tokens):
+        return [w for w in tokens if _WORD.match(w)] if filter_tokens else tokens
+
+    tok_train = [words(t.tokens)[:MAX_LEN] for t in tokenize(train.texts, lower=True)]
+    tok_test = [words(t.tokens)[:MAX_LEN] for t in tokenize(test.texts, lower=True)]
     vocab = Vocabulary.from_tokens(tok_train, min_count=2)
     return vocab, train, test, tok_train, tok_test
 
@@ -122,60 +129,104 @@ def highlight(explainer, ids, tokens, label, class_names, out: Path, n_classes: 
             "words": table}
 
 
+def run_seed(args, data, loaded, seed, epochs, batch_size, timer) -> dict:
+    """Train and evaluate one model; `loaded` = `load(...)` (tokenized once for all seeds)."""
+    keras.utils.set_random_seed(seed)
+    vocab, train, test, tok_train, tok_test = loaded
+    with timer("encode"):
+        x_all = vocab.encode(tok_train, max_len=MAX_LEN)
+        y_all = train.labels
+        order = np.random.default_rng(seed).permutation(len(x_all))
+        n_dev = max(1, len(x_all) // 10)
+        dev_idx, train_idx = order[:n_dev], order[n_dev:]
+        x_test, y_test = vocab.encode(tok_test, max_len=MAX_LEN), test.labels
+    print(f"seed {seed}: train {len(train_idx)}, dev {n_dev}, test {len(x_test)}, "
+          f"vocab {len(vocab)}")
+    model = build_model(vocab, data, args.embeddings, seed, args.filters)
+    if args.optimizer == "sgd":
+        common.compile_classifier(model)
+        model.compile(optimizer=keras.optimizers.SGD(args.lr, momentum=0.9),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                      metrics=["accuracy"])
+    with timer("train"):
+        fit = common.fit_best(model, (x_all[train_idx], y_all[train_idx]),
+                              (x_all[dev_idx], y_all[dev_idx]), epochs, batch_size, seed)
+    explainer = Explainer(model, batch_size=128)
+    with timer("test_accuracy"):
+        logits = explainer.predict_logits(x_test)
+    correct = logits.argmax(-1) == y_test
+    print(f"seed {seed}: test accuracy {correct.mean():.4f}")
+    lengths = np.array([len(t) for t in tok_test])
+    pool = np.flatnonzero(lengths >= args.min_tokens)
+    pick = pool
+    if args.eval_docs and args.eval_docs < len(pool):
+        pick = np.sort(np.random.default_rng(seed).choice(pool, args.eval_docs, False))
+    with timer("deletion"):
+        deletion = evaluation.deletion_curves(
+            explainer, x_test[pick], y_test[pick], methods=METHODS,
+            method_options={"lrp": {"eps": 0.01}, "lrp_cons": {"eps": 0.01}},
+            max_deletions=args.max_deletions, random_seeds=args.random_seeds, batch_size=128,
+            verbose=False)
+    return {"seed": seed, "model": model, "explainer": explainer, "fit": fit,
+            "correct": correct, "deletion": deletion, "pick": pick, "pool": len(pool),
+            "x_test": x_test, "y_test": y_test, "tok_test": tok_test, "test": test,
+            "train_n": len(train_idx), "n_dev": n_dev, "vocab": len(vocab)}
+
+
 def main(argv=None) -> int:
     p = common.parser(__doc__.splitlines()[0], "arras2016")
+    common.seeds_arg(p)
     p.add_argument("--embeddings", choices=("glove", "learned"), default="glove")
     p.add_argument("--filters", type=int, default=800)
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--eval-docs", type=int, default=1000,
-                   help="test posts for the deletion curves (0 = all 7532)")
+                   help="test posts (of >= --min-tokens tokens) for the deletion curves "
+                        "(0 = all of them)")
+    p.add_argument("--min-tokens", type=int, default=100,
+                   help="deletion on test posts of at least this many tokens (paper: 100)")
+    p.add_argument("--filter-tokens", action=argparse.BooleanOptionalAction, default=True,
+                   help="drop punctuation and numbers (tokens not starting with a letter)")
+    p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
+                   help="sgd: SGD with momentum 0.9 as the paper (--lr)")
+    p.add_argument("--lr", type=float, default=0.01)
     p.add_argument("--max-deletions", type=int, default=20)
     p.add_argument("--random-seeds", type=int, default=10)
+    p.add_argument("--json", default=None, help="also write the summary JSON here")
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 2000
         args.eval_docs = min(args.eval_docs or 300, 300)
         args.max_deletions = min(args.max_deletions, 10)
         args.random_seeds = min(args.random_seeds, 3)
+    seeds = common.parse_seeds(args.seeds)
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 3)
     batch_size = args.batch_size or 64
     data, out = common.data_dir(args.data), Path(args.out)
-    keras.utils.set_random_seed(args.seed)
     timer = common.Timer()
-
     with timer("data"):
-        vocab, train, test, tok_train, tok_test = load(data, args.max_train, args.seed)
-        x_all = vocab.encode(tok_train, max_len=MAX_LEN)
-        y_all = train.labels
-        order = np.random.default_rng(args.seed).permutation(len(x_all))
-        n_dev = max(1, len(x_all) // 10)
-        dev_idx, train_idx = order[:n_dev], order[n_dev:]
-        x_test, y_test = vocab.encode(tok_test, max_len=MAX_LEN), test.labels
-    print(f"train {len(train_idx)}, dev {n_dev}, test {len(x_test)}, vocab {len(vocab)}")
-    model = build_model(vocab, data, args.embeddings, args.seed, args.filters)
-    with timer("train"):
-        fit = common.fit_best(model, (x_all[train_idx], y_all[train_idx]),
-                              (x_all[dev_idx], y_all[dev_idx]), epochs, batch_size, args.seed)
+        loaded = load(data, args.max_train, seeds[0], args.filter_tokens)
+    runs = [run_seed(args, data, loaded, seed, epochs, batch_size, timer) for seed in seeds]
+    first = runs[0]
     out.mkdir(parents=True, exist_ok=True)
-    model.save_weights(out / "model.weights.h5")
-    explainer = Explainer(model, batch_size=128)
-    with timer("test_accuracy"):
-        acc = common.accuracy(model, x_test, y_test)
-    print(f"test accuracy {acc:.4f}")
-
-    pick = np.arange(len(x_test))
-    if args.eval_docs:
-        pick = np.sort(np.random.default_rng(args.seed).choice(len(x_test), args.eval_docs, False))
-    with timer("deletion"):
-        deletion = evaluation.deletion_curves(
-            explainer, x_test[pick], y_test[pick], methods=METHODS,
-            method_options={"lrp": {"eps": 0.01}}, max_deletions=args.max_deletions,
-            random_seeds=args.random_seeds, batch_size=128, verbose=False)
+    first["model"].save_weights(out / "model.weights.h5")
+    explainer, x_test, y_test, pick = (first[k] for k in ("explainer", "x_test", "y_test",
+                                                          "pick"))
+    deletion = first["deletion"]
+    acc = float(first["correct"].mean())
     orderings = common.check_orderings(deletion)
     common.plot_deletion(deletion, METHODS, out / "deletion.png",
                          f"CNN on 20 Newsgroups ({len(pick)} test posts, acc {acc:.1%}): "
                          "word deletion, target = true class")
+    seeded = common.seeded_deletion([r["deletion"] for r in runs], None, METHODS)
+    accuracy = common.accuracy_summary(PAPER["accuracy"], [r["correct"] for r in runs])
+    with timer("pca"):  # Fig. 3: relevance-weighted document vectors of the evaluated posts
+        rel = explainer.explain(x_test[pick], method="lrp", target=y_test[pick], eps=0.01)
+        matrix = first["model"].layers[0].get_weights()[0]
+        docs = evaluation.document_vectors(x_test[pick], matrix, rel.relevance)
+        plain = evaluation.document_vectors(x_test[pick], matrix)
+        pca_lrp, pca_plain = evaluation.pca(docs), evaluation.pca(plain)
     with timer("highlight"):
+        test, tok_test = first["test"], first["tok_test"]
         logits = explainer.predict_logits(x_test[pick])
         good = [i for i in pick[logits.argmax(-1) == y_test[pick]] if 80 <= len(tok_test[i]) <= 200]
         doc = int(good[0]) if good else int(pick[0])
@@ -183,38 +234,77 @@ def main(argv=None) -> int:
                           test.class_names, out)
         shown["doc_id"] = test.ids[doc]
 
-    results = {
-        "paper": PAPER,
-        "setup": {
-            "embeddings": args.embeddings, "dim": 50, "filters": args.filters, "width": 2,
-            "max_len": MAX_LEN, "epochs": epochs, "batch_size": batch_size,
-            "optimizer": "Adam 1e-3", "train_posts": int(len(train_idx)), "dev_posts": n_dev,
-            "vocab": len(vocab), "eval_docs": int(len(pick)), "lrp_eps": 0.01,
-            "quick": args.quick, "seed": args.seed,
-        },
-        "training": fit,
-        "test": {"n": int(len(x_test)), "accuracy": acc},
-        "deletion": deletion,
-        "orderings": orderings,
-        "highlight": shown,
+    protocol = [
+        {"item": "embeddings", "paper": "word2vec 300-d, frozen",
+         "ours": f"{args.embeddings} 50-d, fine-tuned (GloVe file covers SST's vocabulary only)"},
+        {"item": "optimizer / epochs", "paper": "SGD with momentum, to convergence",
+         "ours": (f"SGD lr {args.lr:g} momentum 0.9" if args.optimizer == "sgd" else "Adam 1e-3")
+                 + f", {epochs} epochs, best dev epoch kept"},
+        {"item": "tokens", "paper": "punctuation and numbers filtered out",
+         "ours": "filtered (tokens starting with a letter)" if args.filter_tokens
+                 else "not filtered"},
+        {"item": "training posts", "paper": "all 11314 (by-date)",
+         "ours": f"{first['train_n']} train + {first['n_dev']} dev held out"},
+        {"item": "deletion posts", "paper": "test posts of >= 100 tokens (4963)",
+         "ours": f"{len(pick)} random of the {first['pool']} test posts with >= "
+                 f"{args.min_tokens} tokens (seed {first['seed']})"},
+        {"item": "deletion range", "paper": "up to 50 words (Fig. 2)",
+         "ours": f"0..{args.max_deletions} words, random = {args.random_seeds} orders"},
+        {"item": "LRP rule", "paper": "epsilon 0.01, and delta = 1 (conservative)",
+         "ours": "lrp: eps 0.01, delta 0; lrp_cons: eps 0.01, delta 1"},
+        {"item": "Fig. 3 PCA", "paper": "relevance-weighted document vectors",
+         "ours": "LRP-weighted vs plain sums of the model's embeddings, NumPy PCA"},
+        {"item": "seeds / intervals", "paper": "one run",
+         "ours": f"seeds {seeds}; 95% two-level bootstrap (seeds, texts)"},
+    ]
+    if args.max_train:
+        protocol.append({"item": "reduced run", "paper": "-",
+                         "ours": f"max_train={args.max_train}"})
+    summary = {
+        "paper": "Arras et al. 2016, Explaining Predictions of Non-Linear Classifiers in NLP",
+        "seeds": seeds, "protocol": protocol, "accuracy": accuracy, "deletion": seeded,
+        "pca": {"lrp_explained_variance_ratio": pca_lrp["explained_variance_ratio"],
+                "plain_explained_variance_ratio": pca_plain["explained_variance_ratio"],
+                "labels": y_test[pick], "lrp_projection": pca_lrp["projection"],
+                "plain_projection": pca_plain["projection"]},
+        "per_seed": [{"seed": r["seed"], "accuracy": float(r["correct"].mean()),
+                      "training": r["fit"], "deletion": common.strip_hits(r["deletion"])}
+                     for r in runs],
         "seconds": {**timer.seconds, "total": timer.total},
         "machine": common.machine(),
     }
+    if args.json:
+        common.write_json(args.json, summary)
+    results = {"paper": PAPER, "summary": summary, "orderings": orderings,
+               "highlight": shown}
+
+    def fmt(a):
+        return f"{a['mean']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]"
+
     md = [
         "# Arras et al. (2016) reproduction: word CNN on 20 Newsgroups",
         "",
-        common.md_table(["metric", "ours", "paper"],
-                        [["20NG test accuracy (7532 posts)", acc, PAPER["accuracy"]]]),
+        common.md_table(["metric", f"ours (seeds {seeds})", "per seed", "paper"],
+                        [["20NG test accuracy (7532 posts)", fmt(accuracy),
+                          ", ".join(f"{v:.3f}" for v in accuracy["per_seed"]),
+                          PAPER["accuracy"]]]),
         "",
-        f"Training: {len(train_idx)} posts, {args.embeddings} embeddings (50-d), {args.filters} "
-        f"filters of width 2, {epochs} epochs (best dev epoch {fit['best_epoch']}).",
+        "## Protocol",
         "",
-        f"## Word deletion ({len(pick)} random test posts, LRP ε = 0.01)",
+        common.md_table(["item", "paper", "ours"],
+                        [[r["item"], r["paper"], r["ours"]] for r in protocol]),
+        "",
+        "## Word deletion, all seeds",
+        "",
+        common.seeded_deletion_markdown(seeded),
+        "",
+        f"## Word deletion, seed {first['seed']}",
         "",
         common.deletion_markdown(deletion, METHODS),
         "",
-        "Best to worst (mean accuracy over 1..K deletions): "
-        + "; ".join(f"{k}: {' > '.join(v['best_to_worst'])}" for k, v in orderings.items()),
+        "## Fig. 3: PCA of document vectors, explained variance of 2 components: LRP-weighted "
+        f"{pca_lrp['explained_variance_ratio'].sum():.3f}, plain "
+        f"{pca_plain['explained_variance_ratio'].sum():.3f}",
         "",
         f"## Per-class highlighting (test post {shown['doc_id']}, highlight.html)",
         "",
@@ -222,8 +312,8 @@ def main(argv=None) -> int:
                         [[c, ", ".join(w["most"]), ", ".join(w["least"])]
                          for c, w in shown["words"].items()]),
         "",
-        "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["seconds"].items())
-        + f" ({results['machine']})",
+        "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())
+        + f" ({summary['machine']})",
     ]
     common.write_outputs(out, results, "\n".join(md))
     return 0

@@ -134,47 +134,76 @@ def top_words_tables(explainer, ids, tokens, method: str, k: int = 10, min_count
             for c, v in table.items()}
 
 
+def run_seed(args, data: Path, seed: int, epochs: int, batch_size: int, timer) -> dict:
+    """Train one model with `seed` and evaluate it; per-text arrays kept for the intervals."""
+    keras.utils.set_random_seed(seed)
+    with timer("data"):
+        vocab, train, dev, (x_test, y_test, test_tokens) = load(
+            data, args.max_train, args.max_test, args.phrases, seed)
+    print(f"seed {seed}: train {len(train[0])}, dev {len(dev[0])}, test {len(x_test)}, "
+          f"vocab {len(vocab)}")
+    model = build_model(vocab, data, args.embeddings, seed)
+    with timer("train"):
+        fit = common.fit_best(model, train, dev, epochs, batch_size, seed)
+    explainer = Explainer(model)
+    logits = explainer.predict_logits(x_test)
+    correct = logits.argmax(-1) == y_test
+    binary = binary_accuracies(logits, y_test)
+    keep = y_test != 2
+    z = logits[keep] - logits[keep].max(-1, keepdims=True)
+    prob = np.exp(z) / np.exp(z).sum(-1, keepdims=True)
+    binary_correct = (prob[:, 3:].sum(-1) > prob[:, :2].sum(-1)) == (y_test[keep] >= 3)
+    print(f"seed {seed}: test accuracy {correct.mean():.4f}, binary {binary}")
+    with timer("deletion"):
+        deletion = evaluation.deletion_curves(
+            explainer, x_test, y_test, methods=METHODS, max_deletions=5,
+            random_seeds=args.random_seeds, verbose=False)
+    lengths = (x_test != 0).sum(axis=1)
+    return {"seed": seed, "model": model, "explainer": explainer, "fit": fit,
+            "x_test": x_test, "y_test": y_test, "tokens": test_tokens, "correct": correct,
+            "binary_correct": binary_correct, "binary": binary, "deletion": deletion,
+            "long": lengths >= 10, "train_n": len(train[0])}
+
+
 def main(argv=None) -> int:
     p = common.parser(__doc__.splitlines()[0], "arras2017")
+    common.seeds_arg(p)
     p.add_argument("--embeddings", choices=("glove", "learned"), default="glove")
     p.add_argument("--phrases", type=int, default=0,
                    help="add this many random training-tree phrases (≥ 2 words) to training")
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-test", type=int, default=None)
+    p.add_argument("--random-seeds", type=int, default=10, help="runs of random deletion")
+    p.add_argument("--json", default=None, help="also write the summary JSON here "
+                   "(docs/reproduction/arras2017.json)")
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 1500
         args.max_test = args.max_test or 300
+    seeds = common.parse_seeds(args.seeds)
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 8)
     batch_size = args.batch_size or 32
     data, out = common.data_dir(args.data), Path(args.out)
-    keras.utils.set_random_seed(args.seed)
     timer = common.Timer()
-
-    with timer("data"):
-        vocab, train, dev, (x_test, y_test, test_tokens) = load(
-            data, args.max_train, args.max_test, args.phrases, args.seed)
-    print(f"train {len(train[0])}, dev {len(dev[0])}, test {len(x_test)}, vocab {len(vocab)}")
-    model = build_model(vocab, data, args.embeddings, args.seed)
-    with timer("train"):
-        fit = common.fit_best(model, train, dev, epochs, batch_size, args.seed)
+    runs = [run_seed(args, data, seed, epochs, batch_size, timer) for seed in seeds]
+    first = runs[0]
     out.mkdir(parents=True, exist_ok=True)
-    model.save_weights(out / "model.weights.h5")
+    first["model"].save_weights(out / "model.weights.h5")
+    explainer, x_test, y_test = first["explainer"], first["x_test"], first["y_test"]
 
-    explainer = Explainer(model)
-    logits = explainer.predict_logits(x_test)
-    acc = float((logits.argmax(-1) == y_test).mean())
-    binary = binary_accuracies(logits, y_test)
-    print(f"test accuracy {acc:.4f}, binary {binary}")
-
-    with timer("deletion"):
-        deletion = evaluation.deletion_curves(
-            explainer, x_test, y_test, methods=METHODS, max_deletions=5, random_seeds=10,
-            verbose=False)
+    deletion = first["deletion"]
     orderings = common.check_orderings(deletion)
+    acc = float(first["correct"].mean())
     common.plot_deletion(deletion, METHODS, out / "deletion.png",
-                         f"bi-LSTM on SST-5 test (acc {acc:.1%}): word deletion, "
-                         "target = true class")
+                         f"bi-LSTM on SST-5 test (acc {acc:.1%}, seed {first['seed']}): word "
+                         "deletion, target = true class")
+    dels = [r["deletion"] for r in runs]
+    seeded = {"all": common.seeded_deletion(dels, None, METHODS),
+              "ge10": common.seeded_deletion(dels, [r["long"] for r in runs], METHODS)}
+    accuracy = common.accuracy_summary(PAPER["accuracy"], [r["correct"] for r in runs])
+    binary = common.accuracy_summary(PAPER["binary_accuracy"],
+                                     [r["binary_correct"] for r in runs])
+    long_correct = [r["correct"][r["long"]] for r in runs]
     with timer("lrp_conservation"):
         cons = explainer.explain(x_test[:200], method="lrp_cons", target=y_test[:200])
         lrp = explainer.explain(x_test[:200], method="lrp", target=y_test[:200])
@@ -187,46 +216,94 @@ def main(argv=None) -> int:
                 np.abs(lrp.relevance.sum(1) - target_logit).mean()),
         }
     with timer("top_words"):
-        top = {m: top_words_tables(explainer, x_test, test_tokens, m) for m in ("lrp", "sa")}
+        top = {m: top_words_tables(explainer, x_test, first["tokens"], m) for m in ("lrp", "sa")}
+
+    train_desc = (f"{first['train_n']} sentences (root labels)"
+                  + (f" + {args.phrases} phrases" if args.phrases else ""))
+    protocol = [
+        {"item": "training data", "paper": "all labelled SST phrases (Li et al.'s code)",
+         "ours": train_desc},
+        {"item": "epochs / seeds", "paper": "not stated / one model",
+         "ours": f"{epochs} epochs, best dev epoch kept; seeds {seeds}"},
+        {"item": "deletion subset", "paper": "test sentences of >= 10 words (1849)",
+         "ours": f"all {len(x_test)} test sentences and the >= 10-word subset "
+                 f"({int(first['long'].sum())})"},
+        {"item": "deletion", "paper": "embedding set to zero, up to 5 words",
+         "ours": f"embedding set to zero, 0..5 words, random = {args.random_seeds} orders"},
+        {"item": "intervals", "paper": "none",
+         "ours": "mean over seeds, 95% two-level bootstrap (seeds, then texts within a seed)"},
+    ]
+    if args.max_train or args.max_test:
+        protocol.append({"item": "reduced run", "paper": "-",
+                         "ours": f"max_train={args.max_train}, max_test={args.max_test}"})
+    summary = {
+        "paper": "Arras et al. 2017, Explaining Recurrent Neural Network Predictions in "
+                 "Sentiment Analysis",
+        "seeds": seeds,
+        "protocol": protocol,
+        "accuracy": accuracy,
+        "binary_accuracy": binary,
+        "accuracy_ge10": {"paper": None, **common.interval(long_correct),
+                          "per_seed": [float(c.mean()) for c in long_correct]},
+        "deletion": seeded,
+        "per_seed": [{"seed": r["seed"], "accuracy": float(r["correct"].mean()),
+                      "binary": r["binary"], "training": r["fit"],
+                      "deletion": common.strip_hits(r["deletion"])} for r in runs],
+        "seconds": {**timer.seconds, "total": timer.total},
+        "machine": common.machine(),
+    }
+    if args.json:
+        common.write_json(args.json, summary)
 
     results = {
         "paper": PAPER,
         "setup": {
             "embeddings": args.embeddings, "emb_dim": 60, "hidden": 60, "epochs": epochs,
             "batch_size": batch_size, "optimizer": "Adam 1e-3", "dropout": 0.3,
-            "train_examples": len(train[0]), "phrases_added": args.phrases,
-            "quick": args.quick, "seed": args.seed,
+            "train_examples": first["train_n"], "phrases_added": args.phrases,
+            "quick": args.quick, "seeds": seeds,
         },
-        "training": fit,
-        "test": {"n": len(x_test), "accuracy": acc, **binary},
-        "deletion": deletion,
+        "summary": summary,
+        "training": first["fit"],
+        "test": {"n": len(x_test), "accuracy": acc, **first["binary"]},
+        "deletion": common.strip_hits(deletion),
         "orderings": orderings,
         "conservation": conservation,
         "top_words": top,
-        "seconds": {**timer.seconds, "total": timer.total},
-        "machine": common.machine(),
     }
     names = ["very negative", "negative", "neutral", "positive", "very positive"]
+
+    def fmt(a):
+        return f"{a['mean']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]"
+
     md = [
         "# Arras et al. (2017) reproduction: bi-LSTM on SST-5",
         "",
         common.md_table(
-            ["metric", "ours", "paper"],
-            [["SST-5 test accuracy", acc, PAPER["accuracy"]],
-             [f"binary accuracy (p(3)+p(4) > p(0)+p(1), n={binary['binary_n']})",
-              binary["binary_accuracy"], PAPER["binary_accuracy"]],
-             ["binary accuracy (argmax mapped, neutral = wrong)",
-              binary["binary_accuracy_argmax"], "–"]]),
+            ["metric", f"ours (mean [95% CI], seeds {seeds})", "per seed", "paper"],
+            [["SST-5 test accuracy", fmt(accuracy),
+              ", ".join(f"{v:.3f}" for v in accuracy["per_seed"]), PAPER["accuracy"]],
+             ["binary accuracy (p(3)+p(4) > p(0)+p(1))", fmt(binary),
+              ", ".join(f"{v:.3f}" for v in binary["per_seed"]), PAPER["binary_accuracy"]]]),
         "",
-        f"Training: {len(train[0])} examples, {args.embeddings} embeddings, {epochs} epochs "
-        f"(best dev epoch {fit['best_epoch']}, dev acc {max(fit['dev_accuracy']):.3f}).",
+        "## Protocol",
         "",
-        "## Word deletion (Fig. 3)",
+        common.md_table(["item", "paper", "ours"],
+                        [[r["item"], r["paper"], r["ours"]] for r in protocol]),
+        "",
+        "## Word deletion (Fig. 3), all seeds",
+        "",
+        "All test sentences:",
+        "",
+        common.seeded_deletion_markdown(seeded["all"]),
+        "",
+        "Sentences of >= 10 words (the paper's subset):",
+        "",
+        common.seeded_deletion_markdown(seeded["ge10"]),
+        "",
+        f"## Word deletion, seed {first['seed']}",
         "",
         common.deletion_markdown(deletion, METHODS),
-        "",
-        "Best to worst (mean accuracy over 1..5 deletions): "
-        + "; ".join(f"{k}: {' > '.join(v['best_to_worst'])}" for k, v in orderings.items()),
         "",
         "Conservation on 200 test sentences: LRP-cons max |delta| (logit − Σ R − relevance "
         f"left at the zero initial states) = {conservation['lrp_cons_max_abs_delta']:.1e}, "
@@ -234,7 +311,7 @@ def main(argv=None) -> int:
         f"{conservation['lrp_cons_max_abs_sum_minus_logit']:.3f}; LRP (δ=0) mean |Σ R − logit| = "
         f"{conservation['lrp_mean_abs_sum_minus_logit']:.3f}.",
         "",
-        "## Most / least relevant words per class (Table 1, LRP)",
+        f"## Most / least relevant words per class (Table 1, LRP, seed {first['seed']})",
         "",
         common.md_table(
             ["class", "most relevant (LRP)", "least relevant (LRP)"],
@@ -248,8 +325,8 @@ def main(argv=None) -> int:
             [[names[c], ", ".join(top["sa"][c]["most"]), ", ".join(top["sa"][c]["least"])]
              for c in sorted(top["sa"])]),
         "",
-        "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["seconds"].items())
-        + f" ({results['machine']})",
+        "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())
+        + f" ({summary['machine']})",
     ]
     common.write_outputs(out, results, "\n".join(md))
     return 0

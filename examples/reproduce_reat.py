@@ -5,18 +5,20 @@ IntegratedGrad, GradInput and LIME.
 
     python examples/reproduce_reat.py --data ../shared/data --out runs/repro/reat
 
-Models: Embedding(vocab, 50, mask_zero; GloVe-6B-50d initialised, fine-tuned; `--embeddings
-learned` for uniform(−0.05, 0.05)) → Dropout(0.3) → GRU(150) | LSTM(150) |
-Bidirectional(GRU(150)) (300 in total) → Dense(2) (logits). Adam 1e-3, batch 32, `--epochs`
-(default 3 per model, the paper trained 20), the epoch with the best dev accuracy kept.
+Models (the paper's set-up by default): Embedding(vocab, 50, mask_zero; GloVe-6B-50d, frozen;
+`--embeddings learned` for uniform(−0.05, 0.05), trained) → GRU(150) | LSTM(150) |
+Bidirectional(GRU(150)) → Dense(2) (logits), no dropout (`--our-setup`: fine-tuned embeddings and
+Dropout(0.3)). Adam 1e-3, batch 32, `--epochs` (default 20 as the paper), the epoch with the best
+dev accuracy kept; `--seeds 0,1,2` trains each model once per seed.
 Data: SST-2 from the trees (6920 / 872 / 1821 sentences, lowercased).
 
 Faithfulness (Eq. 23, `evaluation.reat_faithfulness`): the SST-2 test sentences with exactly one
 "but", preceded by a comma (", but": two clauses joined by "but"; 139 sentences, the paper had 142).
 Clauses = [start, "but") and ["but", end). Each method scores a clause by the sum of its words'
 scores for the predicted class (for REAT that sum *is* the Eq. 14 phrase score: REAT is additive);
-the higher-scoring clause is deleted (embeddings zeroed) and y(x) − y(x∖A) is averaged, y = the
-predicted class's probability.
+the higher-scoring clause is deleted and y(x) − y(x∖A) is averaged, y = the predicted class's
+probability; deletion both as occlusion (embeddings zeroed) and omission (words removed), beside an
+oracle (the clause whose deletion drops most), always the second clause, and a random clause.
 
 Interpretability (Eq. 24, `evaluation.lexicon_interpretability`): word scores for the positive class
 on every SST-2 test sentence that holds both a positive and a negative word of Bing Liu's opinion
@@ -85,7 +87,8 @@ def but_texts(tokens) -> tuple[list[int], list[list[tuple[int, int]]]]:
     return idx, spans
 
 
-def build_model(kind: str, vocab_size: int, init, dim: int, seed: int, units: int = 150):
+def build_model(kind: str, vocab_size: int, init, dim: int, seed: int, units: int = 150,
+                dropout: float = 0.3, train_embeddings: bool = True):
     if kind == "gru":
         rnn = keras.layers.GRU(units, seed=seed)
     elif kind == "lstm":
@@ -97,8 +100,9 @@ def build_model(kind: str, vocab_size: int, init, dim: int, seed: int, units: in
     model = keras.Sequential(
         [
             keras.Input((None,), dtype="int32"),
-            keras.layers.Embedding(vocab_size, dim, mask_zero=True, embeddings_initializer=init),
-            keras.layers.Dropout(0.3, seed=seed),
+            keras.layers.Embedding(vocab_size, dim, mask_zero=True, embeddings_initializer=init,
+                                   trainable=train_embeddings),
+            *([keras.layers.Dropout(dropout, seed=seed)] if dropout else []),
             rnn,
             keras.layers.Dense(2),
         ],
@@ -112,9 +116,26 @@ def method_options(lime_samples: int, seed: int) -> dict:
             "integrated_gradients": {"steps": 50}}
 
 
+def clause_drops(explainer, x_but, spans, pred, deletion: str) -> np.ndarray:
+    """(texts, 2): y(x) − y(x without clause j), j = first / second clause."""
+    return np.stack([evaluation.reat_faithfulness(
+        explainer, x_but, spans, clause_scores=[[1.0 - j, float(j)]] * len(x_but), target=pred,
+        deletion=deletion, verbose=False)["per_example"] for j in (0, 1)], axis=1)
+
+
+def recency(relevance, lengths) -> np.ndarray:
+    """Per text: share of Σ|score| on its last two words."""
+    out = []
+    for r, n in zip(relevance, lengths, strict=True):
+        a = np.abs(np.asarray(r[:n], np.float64))
+        out.append(a[max(0, n - 2):].sum() / a.sum() if a.sum() > 0 else np.nan)
+    return np.asarray(out)
+
+
 def evaluate_model(model, methods, x_test, test_tokens, but_idx, but_spans, lexicon,
                    lime_samples: int, seed: int, timer) -> dict:
-    """Faithfulness and interpretability of every method on one trained model."""
+    """Faithfulness (omission and occlusion, with oracle / second-clause / random baselines),
+    second-clause share, recency and lexicon interpretability of every method on one model."""
     explainer = Explainer(model)
     options = method_options(lime_samples, seed)
     tokens = [list(t) for t in test_tokens]
@@ -122,46 +143,79 @@ def evaluate_model(model, methods, x_test, test_tokens, but_idx, but_spans, lexi
         tokens, [np.zeros(len(t)) for t in tokens], lexicon)
     eligible = probe["eligible"]
     x_but = x_test[but_idx]
+    lengths = (x_but != 0).sum(axis=1)
     x_lex = x_test[eligible]
     tok_lex = [tokens[i] for i in eligible]
-    faith, interp = {}, {}
+    pred = explainer.predict_logits(x_but).argmax(-1)
+    per_text = {"zero": {}, "remove": {}}
+    faith, faith_remove, second, recent, interp = {}, {}, {}, {}, {}
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, 2, len(x_but))
+    for deletion in ("zero", "remove"):
+        drops = clause_drops(explainer, x_but, but_spans, pred, deletion)
+        per_text[deletion]["oracle"] = drops.max(axis=1)
+        per_text[deletion]["second_clause"] = drops[:, 1]
+        per_text[deletion]["random_clause"] = drops[np.arange(len(drops)), pick]
     for m in methods:
         with timer(f"{model.name}:{m}"):
-            pred = explainer.predict_logits(x_but).argmax(-1)
             rel = explainer.explain(x_but, method=m, target=pred, **options.get(m, {}))
-            f = evaluation.reat_faithfulness(
-                explainer, x_but, but_spans, relevance=rel.relevance, target=pred,
-                verbose=False)
-            faith[m] = f["faithfulness"]
+            for deletion in ("zero", "remove"):
+                f = evaluation.reat_faithfulness(
+                    explainer, x_but, but_spans, relevance=rel.relevance, target=pred,
+                    deletion=deletion, verbose=False)
+                per_text[deletion][m] = f["per_example"]
+            faith[m] = float(per_text["zero"][m].mean())
+            faith_remove[m] = float(per_text["remove"][m].mean())
+            second[m] = float(np.mean(np.asarray(f["chosen"]) == 1))
+            recent[m] = float(np.nanmean(recency(rel.relevance, lengths)))
             rel = explainer.explain(x_lex, method=m, target=1, **options.get(m, {}))
             rows = [r[: len(t)] for r, t in zip(rel.relevance, tok_lex, strict=True)]
             res = evaluation.lexicon_interpretability(tok_lex, rows, lexicon)
             interp[m] = res["score"]
-        print(f"{model.name} {m}: faithfulness {faith[m]:.3f}, interpretability "
+            per_text.setdefault("lexicon", {})[m] = np.asarray(res["matched"], np.float64)
+        print(f"{model.name} {m}: faithfulness zero {faith[m]:.3f} / remove "
+              f"{faith_remove[m]:.3f}, second clause {second[m]:.2f}, interpretability "
               f"{interp[m]:.3f} ({res['matches']}/{res['texts']})", flush=True)
-    return {"faithfulness": faith, "interpretability": interp, "but_texts": len(but_idx),
-            "lexicon_texts": len(eligible)}
+    return {"faithfulness": faith, "faithfulness_remove": faith_remove,
+            "baselines": {d: {b: float(per_text[d][b].mean())
+                              for b in ("oracle", "second_clause", "random_clause")}
+                          for d in ("zero", "remove")},
+            "second_clause_share": second, "recency_last2": recent,
+            "interpretability": interp, "but_texts": len(but_idx),
+            "lexicon_texts": len(eligible), "per_text": per_text}
+
+
+BASELINES = ("oracle", "second_clause", "random_clause")
 
 
 def main(argv=None) -> int:
     p = common.parser(__doc__.splitlines()[0], "reat")
+    common.seeds_arg(p)
     p.add_argument("--embeddings", choices=("glove", "learned"), default="glove")
     p.add_argument("--models", default=",".join(MODELS), help="comma-separated subset of "
                    + ", ".join(MODELS))
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--lime-samples", type=int, default=500)
     p.add_argument("--max-train", type=int, default=None)
+    p.add_argument("--units", type=int, default=150)
+    p.add_argument("--our-setup", action="store_true",
+                   help="fine-tuned embeddings and dropout 0.3 (default: the paper's frozen "
+                        "pre-trained embeddings, no dropout)")
+    p.add_argument("--json", default=None, help="also write the summary JSON here")
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 1500
         args.lime_samples = min(args.lime_samples, 100)
-    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 3)
+    seeds = common.parse_seeds(args.seeds)
+    epochs = args.epochs if args.epochs is not None else (1 if args.quick else 20)
     batch_size = args.batch_size or 32
     models = [m.strip() for m in args.models.split(",") if m.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     data, out = common.data_dir(args.data), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     timer = common.Timer()
+    frozen = args.embeddings == "glove" and not args.our_setup
+    dropout = 0.3 if args.our_setup else 0.0
 
     with timer("data"):
         sst = data / "sst"
@@ -169,7 +223,7 @@ def main(argv=None) -> int:
                             for s in ("train", "dev", "test"))
         keep = np.arange(len(train))
         if args.max_train:  # a random subset: the tree files are not shuffled
-            keep = np.sort(np.random.default_rng(args.seed).permutation(len(train))[
+            keep = np.sort(np.random.default_rng(seeds[0]).permutation(len(train))[
                 : args.max_train])
         tok_train, y_train = [train.tokens[i] for i in keep], train.labels[keep]
         vocab = Vocabulary.from_tokens(tok_train, tokenizer="treebank")
@@ -178,81 +232,133 @@ def main(argv=None) -> int:
         but_idx, but_spans = but_texts(test.tokens)
         if args.embeddings == "glove":
             matrix, found = load_glove(data / "glove" / "glove.6B.50d.sst_vocab.txt.gz",
-                                       vocabulary=vocab, seed=args.seed)
+                                       vocabulary=vocab, seed=seeds[0])
             dim = matrix.shape[1]
         else:
             matrix, dim = None, 50
     print(f"train {len(x_train)}, dev {len(x_dev)}, test {len(x_test)}, vocab {len(vocab)}, "
           f'"but" texts {len(but_idx)}')
 
-    per_model = {}
-    for kind in models:
-        keras.utils.set_random_seed(args.seed)
-        init = (keras.initializers.Constant(matrix) if matrix is not None
-                else keras.initializers.RandomUniform(-0.05, 0.05, seed=args.seed))
-        model = build_model(kind, len(vocab), init, dim, args.seed)
-        with timer(f"{kind}:train"):
-            fit = common.fit_best(model, (x_train, y_train), (x_dev, dev.labels), epochs,
-                                  batch_size, args.seed)
-        model.save_weights(out / f"{kind}.weights.h5")
-        acc = common.accuracy(model, x_test, test.labels)
-        print(f"{kind}: test accuracy {acc:.4f}", flush=True)
-        scores = evaluate_model(model, methods, x_test, test.tokens, but_idx, but_spans,
-                                lexicon, args.lime_samples, args.seed, timer)
-        per_model[kind] = {"accuracy": acc, "training": fit, **scores}
+    runs = {kind: [] for kind in models}  # per model, one entry per seed
+    for seed in seeds:
+        for kind in models:
+            keras.utils.set_random_seed(seed)
+            init = (keras.initializers.Constant(matrix) if matrix is not None
+                    else keras.initializers.RandomUniform(-0.05, 0.05, seed=seed))
+            model = build_model(kind, len(vocab), init, dim, seed, units=args.units,
+                                dropout=dropout, train_embeddings=not frozen)
+            with timer(f"{kind}:train"):
+                fit = common.fit_best(model, (x_train, y_train), (x_dev, dev.labels), epochs,
+                                      batch_size, seed, verbose=0)
+            if seed == seeds[0]:
+                model.save_weights(out / f"{kind}.weights.h5")
+            logits = model.predict(x_test, batch_size=256, verbose=0)
+            correct = np.argmax(logits, -1) == test.labels
+            print(f"{kind} seed {seed}: test accuracy {correct.mean():.4f}", flush=True)
+            scores = evaluate_model(model, methods, x_test, test.tokens, but_idx, but_spans,
+                                    lexicon, args.lime_samples, seed, timer)
+            runs[kind].append({"seed": seed, "correct": correct, "training": fit, **scores})
 
-    results = {
-        "paper": PAPER,
-        "setup": {
-            "embeddings": args.embeddings, "dim": dim, "units": 150, "epochs": epochs,
-            "batch_size": batch_size, "optimizer": "Adam 1e-3", "dropout": 0.3,
-            "train_sentences": len(x_train), "lime_samples": args.lime_samples,
-            "integrated_gradients_steps": 50, "quick": args.quick, "seed": args.seed,
-        },
-        "models": per_model,
+    def summary_of(kind, key, name):
+        groups = [r["per_text"][key][name] for r in runs[kind]]
+        return {**common.interval(groups), "per_seed": [float(np.nanmean(g)) for g in groups]}
+
+    names = list(methods) + list(BASELINES)
+    tables = {
+        kind: {
+            "faithfulness_zero": {m: summary_of(kind, "zero", m) for m in names},
+            "faithfulness_remove": {m: summary_of(kind, "remove", m) for m in names},
+            "interpretability": {m: summary_of(kind, "lexicon", m) for m in methods},
+            "second_clause_share": {m: [r["second_clause_share"][m] for r in runs[kind]]
+                                    for m in methods},
+            "recency_last2": {m: [r["recency_last2"][m] for r in runs[kind]] for m in methods},
+        } for kind in models}
+    accuracy = {kind: common.accuracy_summary(PAPER["accuracy"][kind],
+                                              [r["correct"] for r in runs[kind]])
+                for kind in models}
+    protocol = [
+        {"item": "embeddings", "paper": "pre-trained, frozen",
+         "ours": f"GloVe-6B-{dim}d, {'frozen' if frozen else 'fine-tuned'}"
+                 if args.embeddings == "glove" else "learned from uniform(-0.05, 0.05)"},
+        {"item": "dropout", "paper": "none", "ours": str(dropout)},
+        {"item": "epochs", "paper": "20, Adam 1e-3",
+         "ours": f"{epochs}, Adam 1e-3, best dev epoch kept"},
+        {"item": "hidden units", "paper": "as stated in the paper",
+         "ours": f"{args.units} (BiGRU: {args.units} per direction)"},
+        {"item": "models", "paper": "GRU, LSTM, BiGRU", "ours": ", ".join(models)},
+        {"item": "training data", "paper": "SST-2 sentences",
+         "ours": f"{len(x_train)} SST-2 training sentences"},
+        {"item": "Eq. 23 texts", "paper": "142 test texts with 'but'",
+         "ours": f"{len(but_idx)} test texts with one ', but'; clauses [0, but) and "
+                 "[but, end): 'but' belongs to the second clause"},
+        {"item": "Eq. 23 deletion", "paper": "not stated",
+         "ours": "both: occlusion (embeddings zeroed, mask kept) and omission (words removed, "
+                 "the rest shifted)"},
+        {"item": "Eq. 23 baselines", "paper": "none",
+         "ours": "oracle (the clause whose deletion drops most), always the second clause, "
+                 "a random clause (seeded per run)"},
+        {"item": "Eq. 24", "paper": "texts with positive and negative adjectives (POS-tagged)",
+         "ours": "texts with any positive and negative lexicon word (no POS restriction)"},
+        {"item": "seeds / intervals", "paper": "one run",
+         "ours": f"seeds {seeds}; 95% two-level bootstrap (seeds, texts)"},
+        {"item": "methods", "paper": "VanillaGrad, IntegGrad, GradInput, LIME, NaiveREAT, REAT",
+         "ours": ", ".join(LABELS[m] for m in methods)},
+    ]
+    summary = {
+        "paper": "Du et al. 2019, On Attribution of Recurrent Neural Network Predictions via "
+                 "Additive Decomposition",
+        "seeds": seeds, "protocol": protocol, "accuracy": accuracy, "tables": tables,
+        "paper_values": PAPER,
+        "per_seed": {kind: [{k: v for k, v in r.items() if k not in ("per_text", "correct")}
+                            for r in runs[kind]] for kind in models},
         "seconds": {**timer.seconds, "total": timer.total},
         "machine": common.machine(),
     }
+    if args.json:
+        common.write_json(args.json, summary)
 
-    def cell(kind, value, paper):
-        return f"{value:.3f} ({paper:.3f})" if value is not None else "–"
+    def fmt(a):
+        return f"{a['mean']:.3f} [{a['ci'][0]:.3f}, {a['ci'][1]:.3f}]"
+
+    def paper_of(key, m, kind):
+        value = PAPER.get(key, {}).get(m, {}).get(kind)
+        return f" ({value:.3f})" if value is not None else ""
 
     md = [
-        "# Du et al. (2019) REAT reproduction: GRU / LSTM / BiGRU on SST-2",
+        "# Du et al. (2019) REAT reproduction on SST-2",
         "",
-        "Ours (paper) for each model.",
+        f"Mean [95% interval] over seeds {seeds}; the paper's value in parentheses.",
         "",
-        common.md_table(
-            ["", *models],
-            [["test accuracy"] + [cell(k, per_model[k]["accuracy"], PAPER["accuracy"][k])
-                                  for k in models]]),
+        common.md_table(["", *models],
+                        [["test accuracy"] + [fmt(accuracy[k]) + f" ({PAPER['accuracy'][k]:.3f})"
+                                              for k in models]]),
         "",
-        f"## Faithfulness (Eq. 23, higher is better; {len(but_idx)} \", but\" test texts)",
+        "## Protocol",
         "",
-        common.md_table(
-            ["method", *models],
-            [[LABELS[m]] + [cell(k, per_model[k]["faithfulness"][m],
-                                 PAPER["faithfulness"][m][k]) for k in models]
-             for m in methods]),
-        "",
-        "## Lexicon interpretability (Eq. 24, fraction of texts; "
-        f"{per_model[models[0]]['lexicon_texts'] if models else 0} test texts with both "
-        "positive and negative lexicon words)",
-        "",
-        common.md_table(
-            ["method", *models],
-            [[LABELS[m]] + [cell(k, per_model[k]["interpretability"][m],
-                                 PAPER["interpretability"][m][k]) for k in models]
-             for m in methods]),
-        "",
-        f"Training: {len(x_train)} sentences, {args.embeddings} embeddings, {epochs} epochs per "
-        "model (best dev epoch: " + ", ".join(
-            f"{k} {per_model[k]['training']['best_epoch']}" for k in models) + ").",
-        "",
-        "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in results["seconds"].items())
-        + f" ({results['machine']})",
+        common.md_table(["item", "paper", "ours"],
+                        [[r["item"], r["paper"], r["ours"]] for r in protocol]),
     ]
-    common.write_outputs(out, results, "\n".join(md))
+    for deletion, title in (("zero", "occlusion: embeddings zeroed"),
+                            ("remove", "omission: words removed")):
+        md += ["", f"## Faithfulness (Eq. 23, {title}; higher is better)", "",
+               common.md_table(["method", *models], [
+                   [LABELS.get(m, m)] + [fmt(tables[k][f"faithfulness_{deletion}"][m])
+                                         + (paper_of("faithfulness", m, k)
+                                            if deletion == "zero" else "") for k in models]
+                   for m in names])]
+    md += ["", "## Second-clause picks and recency (share of |score| on the last two words)",
+           "", common.md_table(["method", *[f"{k} second / recency" for k in models]], [
+               [LABELS[m]] + [f"{np.mean(tables[k]['second_clause_share'][m]):.2f} / "
+                              f"{np.mean(tables[k]['recency_last2'][m]):.2f}" for k in models]
+               for m in methods]),
+           "", "## Lexicon interpretability (Eq. 24, all lexicon words)", "",
+           common.md_table(["method", *models], [
+               [LABELS[m]] + [fmt(tables[k]["interpretability"][m])
+                              + paper_of("interpretability", m, k) for k in models]
+               for m in methods]),
+           "", "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())
+           + f" ({summary['machine']})"]
+    common.write_outputs(out, {"summary": summary}, "\n".join(md))
     return 0
 
 

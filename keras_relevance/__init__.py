@@ -1,6 +1,11 @@
 """keras-relevance: explainable LSTM/GRU/CNN text classifiers for Keras 3."""
 
-from keras_relevance import rules
+# First: for the `keras-relevance` command only, TensorFlow loads without its start-up log lines.
+from keras_relevance import (
+    _quiet,  # noqa: F401  (side effect: _quiet.before_tensorflow())
+    rules,
+)
+from keras_relevance.batch import TextBatch, to_batch
 from keras_relevance.callbacks import ExplanationLogger, ExplanationWarning
 from keras_relevance.capabilities import register_rule
 from keras_relevance.corpus import CorpusWarning, explain_corpus, read_explanations
@@ -44,6 +49,8 @@ __all__ = [
     "Explanation",
     "register_method",
     "register_rule",
+    "TextBatch",
+    "to_batch",
     "rules",
     "MethodResult",
     "ModelGraph",

@@ -8,10 +8,19 @@ Each logged epoch writes, into the run `<log_dir>/explanations` (beside the `tra
   predictions, labels and logits;
 - with `deletion_data=(ids, labels)`: `deletion_curve` summaries `deletion/correct` and
   `deletion/misclassified`, one curve per method plus the random baseline;
+- with `summary_data=(ids or texts[, labels])` (by default the `deletion_data` sentences):
+  `top_words` summaries `top_words/<method>`, per class the words with the highest and lowest
+  mean relevance for the predicted class over those sentences, with their counts;
+- the model of its newest logged step (`keep_models=1`; more, or 0 for none) as
+  `models/step_<step>.keras` with the vocabulary (`models/vocab.json`) and an index
+  (`models/index.json`: steps → files, class names, max_len), so that the dashboard's "type a
+  sentence" box can explain new text with it (in a separate worker process); or, with
+  `model_path=`, an index pointing at the user's own `ModelCheckpoint` file (inside the log dir);
 - with `stock_dashboards=True`, also for TensorBoard without the plugin: one PNG per method and
   target class (`heatmap_image/<method>/class_<c>`, all samples stacked, Images dashboard) and
   the deletion curves as scalars (`deletion/<kind>/<method>/k=<k>` for each number of deleted
-  words k, and `deletion/<kind>/<method>/mean`, the curve's mean; Scalars dashboard, x = epoch).
+  words k, `deletion/<kind>/<method>/mean`, the curve's mean, and `.../aopc`, its AOPC;
+  Scalars dashboard, x = epoch).
 
 The step is the epoch index, as for `keras.callbacks.TensorBoard`'s epoch summaries. Explanation
 errors never stop training: they become `ExplanationWarning`s and the epoch's other summaries
@@ -77,6 +86,14 @@ class ExplanationLogger(keras.callbacks.Callback):
             show, for users who cannot install the plugin. Off by default (it costs drawing
             time and disk).
         image_width: width in pixels of the heatmap images.
+        summary_data: optional sentences (ids, texts, or a pair with labels) whose top words per
+            class (mean relevance for the predicted class, with counts) are logged per method
+            every logged epoch; defaults to the `deletion_data` sentences. `False`: none.
+        top_k: words per list of the top-words summary.
+        keep_models: how many of the newest logged steps keep their model in
+            `run_dir/models/` (saved only at logged epochs; 0: none).
+        model_path: instead of saving, the file the user's `keras.callbacks.ModelCheckpoint`
+            writes (it must lie inside `log_dir`; the dashboard loads nothing outside it).
 
     Raises:
         ValueError: no samples, an empty text, or texts without a vocabulary (at construction,
@@ -107,6 +124,10 @@ class ExplanationLogger(keras.callbacks.Callback):
         explain_options: dict[str, dict[str, Any]] | None = None,
         stock_dashboards: bool = False,
         image_width: int = 640,
+        summary_data=None,
+        top_k: int = 10,
+        keep_models: int = 1,
+        model_path: str | os.PathLike | None = None,
     ):
         super().__init__()
         self.log_dir = os.fspath(log_dir)
@@ -130,14 +151,29 @@ class ExplanationLogger(keras.callbacks.Callback):
             raise ValueError(f"image_width must be an int >= 32, got {image_width!r}")
         self.image_width = image_width
 
+        if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1:
+            raise ValueError(f"top_k must be a positive int, got {top_k!r}")
+        self.top_k = top_k
+        if isinstance(keep_models, bool) or not isinstance(keep_models, int) or keep_models < 0:
+            raise ValueError(f"keep_models must be an int >= 0, got {keep_models!r}")
+        self.keep_models = keep_models
+        self.model_path = None if model_path is None else os.fspath(model_path)
+        if self.model_path is not None and not _inside(self.model_path, self.log_dir):
+            raise ValueError(
+                f"model_path {self.model_path!r} must lie inside log_dir {self.log_dir!r}: "
+                "the dashboard loads models from the log directory only"
+            )
         if _is_ids_and_labels(samples) and labels is None:
             samples, labels = samples
-        self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
-        self.labels = _prepare_labels(labels, len(self.tokens), "labels")
-        self.targets = _check_targets(targets, has_labels=self.labels is not None)
-        self.deletion_data = None
-        if deletion_data is not None:
-            self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
+        self._raw = (samples, labels, targets, deletion_data, summary_data)
+        self.ids = self.tokens = self.tokenized = self.labels = None
+        self.deletion_data = self.summary_ids = None
+        # Texts without a vocabulary are for a model that takes text: its own TextVectorization
+        # tokenizes them, once the model is known (set_model).
+        self._prepared = not (vocabulary is None and _holds_texts(samples, deletion_data,
+                                                                    summary_data))
+        if self._prepared:
+            self._prepare(vocabulary)
 
         self.skipped_methods: list[str] = []
         self.logged_epochs: list[int] = []
@@ -146,6 +182,40 @@ class ExplanationLogger(keras.callbacks.Callback):
         self._explainer = None
         self._writer = None
         self._disabled_reason: str | None = None
+
+    def _prepare(self, vocabulary) -> None:
+        samples, labels, targets, deletion_data, summary_data = self._raw
+        max_len = self.max_len
+        self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
+        self.labels = _prepare_labels(labels, len(self.tokens), "labels")
+        self.targets = _check_targets(targets, has_labels=self.labels is not None)
+        self.deletion_data = None
+        if deletion_data is not None:
+            self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
+        self.summary_ids = None
+        if summary_data is False:
+            pass
+        elif summary_data is not None:
+            if not (_is_ids_and_labels(summary_data) or isinstance(summary_data, tuple | list)):
+                raise ValueError("summary_data must be ids, texts or (ids or texts, labels)")
+            data = summary_data[0] if _is_pair(summary_data) else summary_data
+            self.summary_ids = _prepare_samples(data, vocabulary, max_len)[0]
+        elif self.deletion_data is not None:
+            self.summary_ids = self.deletion_data[0]
+
+    def set_model(self, model):
+        super().set_model(model)
+        if not self._prepared:
+            from keras_relevance.graph import ModelGraph
+
+            graph = ModelGraph.from_model(model)
+            if not graph.takes_strings:
+                raise ValueError(
+                    "ExplanationLogger: samples are texts but the model takes token ids: pass "
+                    "vocabulary= (a keras_relevance.text.Vocabulary) to encode them"
+                )
+            self._prepare(_ModelVocabulary(graph))
+            self._prepared = True
 
     # ------------------------------------------------------------------ keras hooks
     def on_train_begin(self, logs=None):
@@ -157,6 +227,12 @@ class ExplanationLogger(keras.callbacks.Callback):
         if self._explainer is not None and self._explainer.model is not self.model:
             self._explainer = None  # a different model: build its explainer again
         self._disabled_reason = None
+        self._check_pending = not self.model.built  # built by the first batch: check then
+        if self._check_pending:
+            return
+        self._check_model()
+
+    def _check_model(self) -> None:
         try:
             self._get_explainer().predict_logits(self.ids)  # ids vs vocabulary, shapes
             self._get_writer()  # log_dir must be a writable folder
@@ -170,6 +246,9 @@ class ExplanationLogger(keras.callbacks.Callback):
             )
 
     def on_epoch_end(self, epoch, logs=None):
+        if getattr(self, "_check_pending", False):
+            self._check_pending = False
+            self._check_model()
         if (epoch + 1) % self.every_n_epochs or self._disabled_reason is not None:
             return
         start = time.perf_counter()
@@ -267,6 +346,21 @@ class ExplanationLogger(keras.callbacks.Callback):
                         f"{_describe(error)}"
                     )
             writer.flush()
+            if heatmaps and (self.keep_models or self.model_path):
+                try:
+                    self._keep_model(int(step))
+                except Exception as error:
+                    messages.append(
+                        f"ExplanationLogger: keeping the model of step {step} failed: "
+                        f"{_describe(error)}"
+                    )
+            if self.summary_ids is not None and heatmaps:
+                try:
+                    self._log_top_words(list(heatmaps), step)
+                except Exception as error:
+                    messages.append(
+                        f"ExplanationLogger: top words at step {step} failed: {_describe(error)}"
+                    )
             if self.deletion_data is not None and heatmaps:
                 try:
                     messages.extend(self._log_deletion(list(heatmaps), step))
@@ -356,8 +450,17 @@ class ExplanationLogger(keras.callbacks.Callback):
 
     def _log_deletion_scalars(self, kind: str, x, curves: dict, step: int) -> None:
         import tensorflow as tf
+        from keras_relevance_tb.metadata import deletion_scores
 
+        aopc, _, _ = deletion_scores(curves, None, kind)
         for name, curve in curves.items():
+            if aopc.get(name) is not None:
+                tf.summary.scalar(
+                    f"deletion/{kind}/{name}/aopc",
+                    aopc[name],
+                    step=step,
+                    description=f"AOPC of the {kind} deletion curve (accuracy)",
+                )
             values = np.asarray(curve, dtype=np.float64)
             for k, value in zip(x, values, strict=True):
                 tf.summary.scalar(f"deletion/{kind}/{name}/k={int(k)}", float(value), step=step)
@@ -367,6 +470,86 @@ class ExplanationLogger(keras.callbacks.Callback):
                 step=step,
                 description=f"mean accuracy over 0..{int(x[-1])} deleted words ({kind})",
             )
+
+    @property
+    def models_dir(self) -> str:
+        """Where the kept models and their index go: `run_dir/models`."""
+        return os.path.join(self.run_dir, "models")
+
+    def _keep_model(self, step: int) -> None:
+        """Save the model of `step` (or point at `model_path`) and rewrite `models/index.json`."""
+        import json
+
+        folder = self.models_dir
+        os.makedirs(folder, exist_ok=True)
+        index_path = os.path.join(folder, "index.json")
+        try:
+            with open(index_path, encoding="utf-8") as f:
+                steps = {int(k): v for k, v in json.load(f).get("steps", {}).items()}
+        except (OSError, ValueError):
+            steps = {}
+        if self.model_path is not None:
+            steps = {step: os.path.relpath(os.path.abspath(self.model_path), folder)}
+        else:
+            name = f"step_{step}.keras"
+            self.model.save(os.path.join(folder, name))
+            steps[step] = name
+            for old in sorted(steps)[: -self.keep_models]:
+                try:
+                    os.remove(os.path.join(folder, steps.pop(old)))
+                except OSError:
+                    pass
+        vocab = None
+        if self.vocabulary is not None:
+            vocab = "vocab.json"
+            if not os.path.exists(os.path.join(folder, vocab)):
+                self.vocabulary.save(os.path.join(folder, vocab))
+        index = {
+            "version": 1,
+            "steps": {str(k): v for k, v in sorted(steps.items())},
+            "vocab": vocab,
+            "class_names": self.class_names,
+            "max_len": self.max_len,
+        }
+        tmp = index_path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(index, f, indent=1)
+        os.replace(tmp, index_path)  # readers never see half an index
+
+    def _log_top_words(self, methods: list[str], step: int) -> None:
+        """Per method, the top words per predicted class over `summary_data` (mean relevance)."""
+        from keras_relevance_tb import summary
+
+        from keras_relevance import evaluation
+
+        explainer = self._get_explainer()
+        ids = self.summary_ids
+        predictions = _predictions(np.asarray(explainer.predict_logits(ids), dtype=np.float64))
+        tokens = [self._words(row) for row in ids]
+        for method in methods:
+            options = self.explain_options.get(method, {})
+            explanation = explainer.explain(ids, method=method, target=predictions, **options)
+            relevance = np.asarray(explanation.relevance, dtype=np.float64)
+            rows = [relevance[i, : len(t)] for i, t in enumerate(tokens)]
+            words = evaluation.top_words(tokens, rows, predictions, k=self.top_k, min_count=2)
+            summary.top_words(
+                f"top_words/{method}",
+                words,
+                step=step,
+                method=method,
+                n=len(ids),
+                class_names=self.class_names,
+                description=f"words by mean {method} relevance for the predicted class",
+            )
+
+    def _words(self, row) -> list[str]:
+        """The tokens of an id row (padding dropped): words with a vocabulary, else the ids."""
+        row = [int(t) for t in np.asarray(row).reshape(-1)]
+        while row and row[-1] == 0:
+            row.pop()
+        if self.vocabulary is None:
+            return [str(t) for t in row]
+        return [self.vocabulary.id_to_token(t) for t in row]
 
     def _log_deletion(self, methods: list[str], step: int) -> list[str]:
         """Deletion curves (plugin summaries, and scalars with `stock_dashboards`); → warnings."""
@@ -402,6 +585,7 @@ class ExplanationLogger(keras.callbacks.Callback):
                 random_mean=entry.get("random_mean"),
                 random_std=entry.get("random_std"),
                 kind=kind,
+                n=int(entry["n"]),
             )
             if self.stock_dashboards:
                 try:
@@ -484,6 +668,22 @@ def _is_ids_and_labels(samples) -> bool:
     return ids.ndim in (1, 2) and ids.size > 0 and np.issubdtype(ids.dtype, np.integer)
 
 
+def _inside(path, root) -> bool:
+    path, root = os.path.realpath(path), os.path.realpath(root)
+    return path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _is_pair(data) -> bool:
+    """(ids or texts, labels): a 2-tuple whose second item is one label per sentence."""
+    if not isinstance(data, tuple) or len(data) != 2:
+        return False
+    first, second = data
+    try:
+        return len(first) == len(second) and np.asarray(second).ndim == 1
+    except (TypeError, ValueError):
+        return False
+
+
 def _is_text_list(samples) -> bool:
     return (
         isinstance(samples, list | tuple)
@@ -552,6 +752,67 @@ def _prepare_samples(samples, vocabulary, max_len):
         else:
             tokens.append([str(int(t)) for t in row])
     return ids.astype(np.int32), tokens, tokenized
+
+
+def _holds_texts(samples, deletion_data, summary_data) -> bool:
+    def texts(x):
+        if isinstance(x, str):
+            return True
+        return isinstance(x, list | tuple) and (_is_text_list(list(x)) or _is_token_lists(x))
+
+    parts = [samples]
+    for extra in (deletion_data, summary_data):
+        if isinstance(extra, tuple | list) and len(extra) == 2 and _is_pair(extra):
+            parts.append(extra[0])
+        elif extra is not None and extra is not False:
+            parts.append(extra)
+    return any(texts(p) for p in parts)
+
+
+class _ModelVocabulary:
+    """The model's own TextVectorization as the logger's vocabulary (tokenize / encode)."""
+
+    def __init__(self, graph):
+        from keras_relevance.batch import to_batch
+
+        self._graph, self._to_batch = graph, to_batch
+        self._ids: dict = {}
+
+    def tokenize(self, texts):
+        from keras_relevance.text import Tokenized
+
+        batch = self._to_batch(list(texts), source=self._graph)
+        out = []
+        for i, text in enumerate(texts):
+            tokens = list(batch.tokens[i])
+            offsets = batch.offsets[i] if batch.offsets is not None else None
+            starts = [a for a, _ in offsets] if offsets else [0] * len(tokens)
+            ends = [b for _, b in offsets] if offsets else [0] * len(tokens)
+            self._ids[tuple(tokens)] = batch.ids[i][batch.token_mask[i]]
+            out.append(Tokenized(tokens, starts, ends, text))
+        return out
+
+    def encode(self, rows, max_len=None):
+        found, texts = [], []
+        for r in rows:
+            cached = None if isinstance(r, str) else self._ids.get(tuple(r))
+            found.append(cached)
+            if cached is None:
+                texts.append(r if isinstance(r, str) else " ".join(r))
+        vectors = iter(self._graph.vectorize(texts)) if texts else iter(())
+        rows = [next(vectors) if r is None else r for r in found]
+        rows = [r[r != 0] for r in rows]
+        width = max((len(r) for r in rows), default=0)
+        if max_len is not None:
+            width = min(width, max_len)
+        out = np.zeros((len(rows), width), np.int32)
+        for i, r in enumerate(rows):
+            out[i, : min(len(r), width)] = r[:width]
+        return out
+
+    def id_to_token(self, index: int) -> str:
+        vocab = self._graph.vocabulary or []
+        return vocab[index] if 0 <= index < len(vocab) else "?"
 
 
 def _prepare_deletion(deletion_data, vocabulary, max_len):

@@ -2,27 +2,33 @@
 
     keras-relevance explain MODEL.keras --text "a good film" [--method lrp] [--vocab vocab.json]
                                         [--target N] [--html out.html] [--color auto|always|never]
+                                        [--class-names neg,pos] [--verbose]
     keras-relevance explain-corpus MODEL.keras DATA [DATA...] --out DIR [--methods lrp,sa]
                                    [--batch-size 64] [--shard-size 1000] [--vocab vocab.json]
                                    [--max-tokens 10000] [--quiet] [--no-resume] [--overwrite]
 
 The vocabulary (`keras_relevance.text.Vocabulary` JSON) is found beside the model as
-`<model stem>.vocab.json` or `vocab.json` unless `--vocab` names it. Prints one coloured terminal
-heatmap per text (red: for the target class, blue: against it) and, with `--html`, writes a
-self-contained HTML file. Errors print one line to stderr and exit with status 2 (no traceback;
-`--debug` shows it).
+`<model stem>.vocab.json` or `vocab.json` unless `--vocab` names it; class names come from
+`--class-names` or the metadata file beside the model (`<model stem>.meta.json`, JSON
+``{"class_names": [...]}``, written by `examples/demo.py` and `ExplanationLogger`). Prints one
+coloured terminal heatmap per text (red: supports the explained class, blue: speaks against it),
+warns on stderr about words outside the vocabulary (they are scored as ``<unk>``) and, with
+`--html`, writes a self-contained HTML file. TensorFlow's log lines are off unless `--verbose`.
+Errors print one line to stderr and exit with status 2 (no traceback; `--debug` shows it).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
 
-__all__ = ["main", "find_vocabulary"]
+__all__ = ["main", "find_vocabulary", "find_metadata", "write_metadata", "read_class_names"]
 
 EXIT_ERROR = 2
+META_SUFFIX = ".meta.json"
 
 
 class CLIError(Exception):
@@ -39,6 +45,45 @@ def find_vocabulary(model_path: str | os.PathLike) -> Path | None:
         if candidate.is_file():
             return candidate
     return None
+
+
+def find_metadata(model_path: str | os.PathLike) -> Path | None:
+    """The metadata file saved beside a model: `<stem>.meta.json`, then `metadata.json`."""
+    model_path = Path(model_path)
+    for candidate in (
+        model_path.with_name(model_path.stem + META_SUFFIX),
+        model_path.with_name("metadata.json"),
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def write_metadata(model_path: str | os.PathLike, class_names=None, **extra) -> Path:
+    """Writes `<model stem>.meta.json` beside a model: its class names (and `extra` fields).
+
+    >>> write_metadata("runs/demo/model.keras", ["negative", "positive"])  # doctest: +SKIP
+    PosixPath('runs/demo/model.meta.json')
+    """
+    model_path = Path(model_path)
+    path = model_path.with_name(model_path.stem + META_SUFFIX)
+    data = {"class_names": None if class_names is None else [str(c) for c in class_names], **extra}
+    path.write_text(json.dumps(data, indent=1), encoding="utf-8")
+    return path
+
+
+def read_class_names(path: str | os.PathLike) -> list[str] | None:
+    """The class names of a metadata file (None when it has none)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CLIError(f"cannot read metadata {path}: {error}") from None
+    names = data.get("class_names") if isinstance(data, dict) else None
+    if names is None:
+        return None
+    if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+        raise CLIError(f"metadata {path}: class_names must be a list of strings")
+    return names
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -69,8 +114,14 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         help="terminal colours (auto: when stdout is a terminal)",
     )
-    explain.add_argument("--class-names", help="comma-separated class names, e.g. neg,pos")
+    explain.add_argument(
+        "--class-names",
+        help="comma-separated class names, e.g. neg,pos (default: from <model>.meta.json)",
+    )
     explain.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    explain.add_argument(
+        "-v", "--verbose", action="store_true", help="keep TensorFlow's log lines"
+    )
 
     corpus = sub.add_parser(
         "explain-corpus",
@@ -91,13 +142,19 @@ def _parser() -> argparse.ArgumentParser:
     corpus.add_argument("--no-resume", action="store_true", help="refuse a non-empty --out")
     corpus.add_argument("--overwrite", action="store_true", help="with --no-resume: replace --out")
     corpus.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    corpus.add_argument(
+        "-v", "--verbose", action="store_true", help="keep TensorFlow's log lines"
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 error)."""
     args = _parser().parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if not args.verbose:  # before TensorFlow is imported (the package does it for the command)
+        from keras_relevance import _quiet
+
+        _quiet.quiet_tensorflow()
     try:
         return _explain_corpus(args) if args.command == "explain-corpus" else _explain(args)
     except Exception as error:
@@ -160,6 +217,7 @@ def _explain(args) -> int:
     import numpy as np
 
     from keras_relevance.explainer import METHODS, Explainer
+    from keras_relevance.text import OOV_ID, OOV_TOKEN
 
     if args.method not in METHODS:
         raise CLIError(f"unknown method {args.method!r}; known: {', '.join(sorted(METHODS))}")
@@ -173,18 +231,36 @@ def _explain(args) -> int:
     except (ValueError, TypeError, KeyError) as error:
         raise CLIError(f"cannot explain with {args.method!r}: {error}") from None
 
-    names = args.class_names.split(",") if args.class_names else None
+    names = _class_names(args)
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
     heatmaps = []
+    num_classes = int(np.asarray(explanation.logits).shape[-1])
+    if names:
+        shown = ", ".join(f"{c} {names[c]}" for c in range(min(len(names), max(num_classes, 2))))
+        print(f"classes: {shown}")
     for i, toks in enumerate(tokens):
+        unknown = [t for t, k in zip(toks, ids[i], strict=False) if int(k) == OOV_ID]
+        if unknown:
+            words = ", ".join(repr(w) for w in dict.fromkeys(unknown))
+            print(
+                f"keras-relevance: warning: text {i + 1}: {len(unknown)} of {len(toks)} words "
+                f"not in the vocabulary, scored as {OOV_TOKEN}: {words}",
+                file=sys.stderr,
+            )
         logits = np.asarray(explanation.logits[i])
         predicted = int(np.argmax(logits)) if logits.shape[-1] > 1 else int(logits[0] > 0)
         target = int(explanation.target[i])
+        score = float(logits[target]) if target < logits.shape[-1] else float(logits[0])
         label = (
-            f"{args.method}, class {_name(target, names)} (logit {float(logits[target]):.3g}); "
+            f"{args.method}, class {_name(target, names)}: logit {score:.3g}; "
             f"predicted {_name(predicted, names)}"
         )
-        heatmap = render.Heatmap(toks, explanation.relevance[i, : len(toks)], label=label)
+        heatmap = render.Heatmap(
+            toks,
+            explanation.relevance[i, : len(toks)],
+            label=label,
+            class_name=_name(target, names),
+        )
         heatmaps.append(heatmap)
         print(label)
         print(render.to_terminal(heatmap.tokens, heatmap.scores, color=color))
@@ -219,6 +295,13 @@ def _explain_corpus(args) -> int:
         "committed before)"
     )
     return 0
+
+
+def _class_names(args) -> list[str] | None:
+    if args.class_names:
+        return [n.strip() for n in args.class_names.split(",")]
+    path = find_metadata(args.model)
+    return None if path is None else read_class_names(path)
 
 
 def _name(index: int, names) -> str:

@@ -260,6 +260,61 @@ def load_sst(
     )
 
 
+def sst_word_polarity(phrases: Sequence[Phrase], length: int | None = None) -> np.ndarray:
+    """Human word-level polarity from SST's labels: −1 / 0 / +1 per word, int8 (length,).
+
+    Each word takes the label of its own leaf (the deepest constituent spanning just that word):
+    0-1 → −1 (negative), 2 → 0 (neutral), 3-4 → +1 (positive). `phrases` is one text's
+    `TextData.phrases` entry (every node, pre-order).
+    """
+    if length is None:
+        length = max((p.end for p in phrases), default=0)
+    polarity = np.zeros(length, np.int8)
+    for p in phrases:  # pre-order: the leaf is the last node spanning (t, t+1)
+        if p.end - p.start == 1 and p.start < length:
+            polarity[p.start] = 0 if p.label == 2 else (1 if p.label > 2 else -1)
+    return polarity
+
+
+def sst_rationales(data: TextData, target, width: int | None = None) -> np.ndarray:
+    """Human rationale masks from SST's word-level polarity: bool (texts, width).
+
+    A word is a rationale for class c when its own leaf label is polar in c's direction:
+    positive words for a positive class, negative words for a negative one (SST-2: class 1 /
+    0; SST-5: classes 3-4 / 0-1; the neutral class 2 has no rationale words).
+
+    Args:
+        data: `load_sst(...)` output (it keeps the trees' `phrases`).
+        target: the class of each text (an int or (texts,) ints), e.g. the labels or the
+            model's predictions.
+        width: columns of the mask (default: the longest text); must hold every text.
+
+    >>> sst = load_sst(split="test", fine_grained=False)        # doctest: +SKIP
+    >>> masks = sst_rationales(sst, sst.labels, width=ids.shape[1])  # doctest: +SKIP
+    """
+    if data.phrases is None:
+        raise ValueError("these texts carry no phrase labels: load them with load_sst")
+    n = len(data.phrases)
+    target = np.full(n, int(target)) if np.ndim(target) == 0 else np.asarray(target)
+    if target.shape != (n,):
+        raise ValueError(f"target must be one class per text ({n}), got shape {target.shape}")
+    lengths = [len(t) for t in data.tokens] if data.tokens else [
+        max((p.end for p in ph), default=0) for ph in data.phrases]
+    width = max(lengths, default=0) if width is None else int(width)
+    if max(lengths, default=0) > width:
+        raise ValueError(f"width {width} is shorter than the longest text ({max(lengths)} words)")
+    five = len(data.class_names) == 5
+    out = np.zeros((n, width), bool)
+    for i, (phrases, c) in enumerate(zip(data.phrases, target.tolist(), strict=True)):
+        if five:
+            direction = 0 if c == 2 else (1 if c > 2 else -1)
+        else:
+            direction = 1 if c == 1 else -1
+        polarity = sst_word_polarity(phrases, lengths[i])
+        out[i, : lengths[i]] = (polarity == direction) & (direction != 0)
+    return out
+
+
 def load_stsa(path=None, split: str = "train", fine_grained: bool = True) -> TextData:
     """Kim (2014)'s `stsa.fine.<split>` / `stsa.binary.<split>` (`<label> <tokens>` lines).
 

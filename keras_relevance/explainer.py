@@ -150,6 +150,7 @@ class Explanation:
     method: str
     options: dict
     mask: np.ndarray
+    tokens: list | None = None  # per example, the model's own tokens (models that take text)
 
     def __len__(self) -> int:
         return int(self.relevance.shape[0])
@@ -187,6 +188,8 @@ class Explanation:
             method=self.method,
             options=self.options,
             mask=self.mask[pick],
+            tokens=None if self.tokens is None else [
+                self.tokens[i] for i in np.arange(len(self))[pick]],
         )
 
     def __iter__(self):
@@ -197,6 +200,27 @@ class Explanation:
     def lengths(self) -> np.ndarray:
         """(batch,) number of real tokens per example."""
         return self.mask.sum(axis=1)
+
+    def span_scores(self, spans) -> np.ndarray:
+        """Scores of token spans: the sum of the relevance of their words, (batch, n_spans).
+
+        Args:
+            spans: ``(start, end)`` positions, end exclusive: one list for all examples or one
+                list per example (NaN where a list is shorter than the longest).
+
+        For REAT this equals its own phrase formula (Eq. 14 / 22), `Explainer.phrase_scores`.
+
+        >>> e.span_scores([(0, 2), (2, 5)])  # doctest: +SKIP
+        """
+        from keras_relevance import reat
+
+        index, valid = reat.normalize_spans(spans, len(self), self.relevance.shape[1])
+        g = reat.cumulative_scores(self.relevance, self.mask)
+        rows = np.arange(len(self))[:, None]
+        out = g[rows, index[..., 1]] - g[rows, index[..., 0]]
+        if valid is not None:
+            out[~valid] = np.nan
+        return out
 
     def top_tokens(self, k: int = 5, tokens: Sequence[Sequence[str]] | None = None) -> list:
         """`ExampleExplanation.top_tokens` for every example (one list per example)."""
@@ -233,6 +257,7 @@ class Explainer:
         self.model = model
         self.batch_size = int(batch_size)
         self.verify = bool(verify)
+        self._weights_version, self._weights_checked = None, False
         self._chain: ModelGraph | None = None
         if model.built:
             self._chain = ModelGraph.from_model(model)
@@ -296,6 +321,7 @@ class Explainer:
                 mask=np.zeros((0, time), bool),
             )
 
+        self._check_finite_weights()
         mask_all = self._token_mask(inputs)
         ends = row_ends(mask_all)
         rows = np.flatnonzero(ends > 0)
@@ -323,7 +349,8 @@ class Explainer:
         for idx, width in length_chunks(ends, rows, self.batch_size, time, trim):
             emb, mask = chain.embed(inputs[idx, :width])
             tgt = tf.constant(target_arr[idx], tf.int32)
-            result = func(chain, emb, mask, tgt, **options)
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite scores: see below
+                result = func(chain, emb, mask, tgt, **options)
             if not isinstance(result, MethodResult):
                 result = MethodResult(*result)
             rel = np.asarray(result.relevance)
@@ -355,6 +382,9 @@ class Explainer:
         if per_dim is not None:
             per_dim[~mask_all] = 0
         self._check_finite_result(method, relevance, per_dim, delta)
+        tokens = None
+        if chain.takes_strings and _is_texts(raw):
+            tokens = self._text_batch(raw).tokens
         return Explanation(
             relevance=relevance,
             per_dim=per_dim,
@@ -364,6 +394,7 @@ class Explainer:
             method=method,
             options=options,
             mask=mask_all,
+            tokens=tokens,
         )
 
     __call__ = explain
@@ -410,8 +441,12 @@ class Explainer:
             out[~valid] = np.nan
         return out
 
-    def hierarchy(self, inputs, target=None, *, tokens=None, vocab=None, **options) -> list:
-        """REAT word, phrase and clause levels with scores, one `reat.Hierarchy` per example.
+    def hierarchy(self, inputs, target=None, *, tokens=None, vocab=None, method: str = "reat",
+                  **options) -> list:
+        """Word, phrase and clause levels with scores, one `reat.Hierarchy` per example.
+
+        With `method="reat"` (default) phrases score by REAT's Eq. 14 / 22; any other additive
+        method (e.g. "lrp", "grad_input", "occlusion") scores a phrase as the sum of its words.
 
         Args:
             inputs: token ids (batch, time) with ``tokens`` (one list per example) or ``vocab``
@@ -453,6 +488,12 @@ class Explainer:
             raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
         if batch == 0:
             return []
+        if method != "reat":
+            e = self.explain(ids, method=method, target=target)
+            opts = {k: options[k] for k in ("phrases", "clauses", "tagger", "nltk_data")
+                    if k in options}
+            g = reat.cumulative_scores(e.relevance, e.mask)
+            return reat.build_hierarchy(e.relevance, g, e.mask, e.target, tokens, **opts)
         target_arr = self._check_target(target, self._forward(ids, np.arange(batch)), batch)
         out = []
         for start in range(0, batch, self.batch_size):
@@ -472,12 +513,7 @@ class Explainer:
     def _check_inputs(self, token_ids) -> np.ndarray:
         chain = self.chain
         if chain.takes_strings and _is_texts(token_ids):
-            texts = [token_ids] if isinstance(token_ids, str) else [
-                t.decode() if isinstance(t, bytes) else str(t) for t in np.asarray(
-                    token_ids, object).reshape(-1)]
-            if not texts:
-                return np.zeros((0, 0), np.int32)
-            return self._fit_length(chain.vectorize(texts))
+            return self._fit_length(self._text_batch(token_ids).ids)
         if isinstance(token_ids, str) or (
             isinstance(token_ids, list | tuple) and token_ids
             and all(isinstance(t, str) for t in token_ids)
@@ -531,6 +567,12 @@ class Explainer:
                 "mask_zero=True (there is no padding to stand for them)"
             )
         return self._fit_length(arr.astype(np.int32, copy=False))
+
+    def _text_batch(self, texts):
+        """Texts through the model's own TextVectorization: the one input type."""
+        from keras_relevance.batch import to_batch
+
+        return to_batch(texts, source=self.chain, vocab_size=self.chain.vocab_size)
 
     def _fit_length(self, arr: np.ndarray) -> np.ndarray:
         """Pad ids to the model's fixed or minimum length (id 0 is the model's padding), or
@@ -627,6 +669,23 @@ class Explainer:
             return np.asarray(inputs) != 0
         return np.ones(inputs.shape[:2], bool)
 
+    def _check_finite_weights(self) -> None:
+        """NaN/Inf weights are refused, checked once per weight version: per optimizer step
+        while the model trains, once per Explainer otherwise."""
+        optimizer = getattr(self.model, "optimizer", None)
+        iterations = getattr(optimizer, "iterations", None)
+        version = (id(optimizer), int(iterations.numpy())) if iterations is not None else None
+        if self._weights_version == version and self._weights_checked:
+            return
+        for w in self.model.weights:
+            value = tf.convert_to_tensor(w)
+            if value.dtype.is_floating and not bool(tf.reduce_all(tf.math.is_finite(value))):
+                raise ValueError(
+                    f"weight {getattr(w, 'path', w.name)!r} contains NaN/Inf: the model is not "
+                    "finite, so there is nothing to explain"
+                )
+        self._weights_version, self._weights_checked = version, True
+
     def _check_finite_logits(self, logits, mask, rows) -> None:
         # Rows without real tokens may legitimately give NaN (a masked average over nothing);
         # they are not explained, so only rows with tokens must be finite.
@@ -679,10 +738,11 @@ class Explainer:
         rows = np.flatnonzero(has_tokens)[:8]
         if len(rows) == 0:
             return
-        if chain.takes_strings and isinstance(raw, str):
-            x = [raw]
-        elif chain.takes_strings and not isinstance(raw, np.ndarray | tf.Tensor):
-            x = [raw[i] for i in rows]
+        if chain.takes_strings and not _is_texts(raw):
+            return  # ids given to a model that takes text: model(x) cannot be called on them
+        if chain.takes_strings:
+            texts = [raw] if isinstance(raw, str) else list(np.asarray(raw, object).reshape(-1))
+            x = [texts[i] for i in rows]
         else:
             x = inputs[rows]
         expected = np.asarray(self.model(_model_input(chain, x), training=False), np.float64)

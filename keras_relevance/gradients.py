@@ -53,14 +53,16 @@ def _build_gradient_fn(chain: ModelGraph):
         factor = (1.0 - scale) + a * scale  # padding keeps its embedding
         x = tf.reshape(factor * emb[None], tf.concat([[k * batch], tf.shape(emb)[1:]], 0))
         tiled_mask = tf.tile(mask, [k, 1])
-        tiled_target = tf.tile(target, [k])
         with tf.GradientTape() as tape:
             tape.watch(x)
             logits = tf.cast(chain.logits(x, tiled_mask), dtype)
-            score = tf.gather(logits, tiled_target, batch_dims=1)
+            # target −1: the predicted class at the first alpha (the input itself for [1])
+            predicted = tf.cast(tf.argmax(logits[:batch], axis=-1), tf.int32)
+            target = tf.where(target < 0, predicted, target)
+            score = tf.gather(logits, tf.tile(target, [k]), batch_dims=1)
         grad = tf.cast(tape.gradient(score, x), dtype)
         grad = tf.reduce_sum(tf.reshape(grad, tf.concat([[k, batch], tf.shape(emb)[1:]], 0)), 0)
-        return grad, logits[:batch]
+        return grad, logits[:batch], target
 
     return grad_fn
 
@@ -69,29 +71,35 @@ def _gradient(chain, embeddings, mask, target):
     emb = tf.cast(embeddings, chain.compute_dtype)
     mask = tf.cast(mask, tf.bool)
     target = tf.cast(target, tf.int32)
-    grad, _ = target_gradient_fn(chain)(emb, mask, target, tf.ones([1], chain.compute_dtype))
+    grad, scores, target = target_gradient_fn(chain)(emb, mask, target,
+                                                     tf.ones([1], chain.compute_dtype))
     m = np.asarray(mask)[..., None]
-    return np.asarray(emb), np.where(m, np.asarray(grad), 0)
+    extra = {"scores": scores.numpy(), "target": target.numpy()}
+    return np.asarray(emb), np.where(m, np.asarray(grad), 0), extra
 
 
 def explain_sa(chain: ModelGraph, embeddings, mask, target) -> MethodResult:
     """Sensitivity analysis: R_t = ‖∂f_c/∂x_t‖², per_dim = (∂f_c/∂x)² (sums to ‖∇f_c‖²)."""
-    _, grad = _gradient(chain, embeddings, mask, target)
+    _, grad, extra = _gradient(chain, embeddings, mask, target)
     per_dim = grad**2
-    return MethodResult(relevance=per_dim.sum(-1), per_dim=per_dim)
+    return MethodResult(relevance=per_dim.sum(-1), per_dim=per_dim, **extra)
 
 
 def explain_gradient(chain: ModelGraph, embeddings, mask, target) -> MethodResult:
     """VanillaGrad: R_t = ‖∂f_c/∂x_t‖₂, per_dim = the gradient ∂f_c/∂x."""
-    _, grad = _gradient(chain, embeddings, mask, target)
-    return MethodResult(relevance=np.sqrt((grad**2).sum(-1)), per_dim=grad)
+    _, grad, extra = _gradient(chain, embeddings, mask, target)
+    return MethodResult(relevance=np.sqrt((grad**2).sum(-1)), per_dim=grad, **extra)
 
 
 def explain_grad_input(chain: ModelGraph, embeddings, mask, target) -> MethodResult:
     """Gradient × input: R_t = Σ_d x_td ∂f_c/∂x_td, per_dim = x ⊙ ∂f_c/∂x."""
-    emb, grad = _gradient(chain, embeddings, mask, target)
+    emb, grad, extra = _gradient(chain, embeddings, mask, target)
     per_dim = emb * grad
-    return MethodResult(relevance=per_dim.sum(-1), per_dim=per_dim)
+    return MethodResult(relevance=per_dim.sum(-1), per_dim=per_dim, **extra)
+
+
+# these compute the scores and resolve the predicted class in their own traced pass
+explain_sa.one_pass = explain_gradient.one_pass = explain_grad_input.one_pass = True
 
 
 def explain_integrated_gradients(
@@ -123,7 +131,7 @@ def explain_integrated_gradients(
     total = None
     for start in range(0, steps, alphas_per_call):
         chunk = tf.constant(alphas[start : start + alphas_per_call], dtype)
-        grad, _ = fn(emb, mask, target, chunk)
+        grad, _, _ = fn(emb, mask, target, chunk)
         total = grad if total is None else total + grad
     avg = np.asarray(total) / steps
     m = np.asarray(mask)[..., None]

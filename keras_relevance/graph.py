@@ -404,8 +404,16 @@ class ModelGraph:
                 layer itself at inference); `kwargs` already hold the masks Keras would pass.
             record: keep every step's outputs in `WalkResult.values` (by tensor key).
         """
+        start_mask = self.model_mask(emb, token_mask)
+        if op is None and start_mask is not None:
+            # as the Embedding's output carries its mask in Keras (MultiHeadAttention reads it)
+            emb = tf.identity(emb)
+            try:
+                keras.src.backend.set_keras_mask(emb, start_mask)
+            except AttributeError:  # an eager tensor that takes no attributes
+                pass
         values = {self.start_key: emb}
-        masks = {self.start_key: self.model_mask(emb, token_mask)}
+        masks = {self.start_key: start_mask}
         call = op or _plain_call
         for step in self.body:
             args, kwargs, previous = _fill(step, values, masks, self.alias)
@@ -466,7 +474,8 @@ class ModelGraph:
 
     # ------------------------------------------------------------------ preprocessing
     def vectorize(self, texts) -> np.ndarray:
-        """Raw inputs → token ids through the model's own preprocessing layers."""
+        """Raw inputs → token ids through the model's own preprocessing layers (this makes the
+        graph a `keras_relevance.batch.TextSource`: `vocabulary`, `standardize`, `split`)."""
         if self.embedding_step is None:
             raise ValueError(f"model {self.model.name!r} has no Embedding: it takes embeddings")
         x = tf.convert_to_tensor(texts)
@@ -511,6 +520,16 @@ class ModelGraph:
     def split(self):
         layer = self.text_layer
         return None if layer is None else layer.get_config().get("split")
+
+    @property
+    def output_sequence_length(self):
+        layer = self.text_layer
+        return None if layer is None else layer.get_config().get("output_sequence_length")
+
+    @property
+    def ngrams(self):
+        layer = self.text_layer
+        return None if layer is None else layer.get_config().get("ngrams")
 
     # ------------------------------------------------------------------ helpers
     def time_trim_safe(self) -> bool:

@@ -16,7 +16,9 @@ computation, including the forward pass that gives the class scores and the pred
 from __future__ import annotations
 
 import math
+import warnings
 
+import numpy as np
 import tensorflow as tf
 
 from keras_relevance import capabilities as caps
@@ -35,6 +37,7 @@ class Context:
         self.dtype = dtype
         self.tape = tape
         self.leftover = []
+        self.padding = []
 
     def rule(self, layer) -> rules.Rule:
         return self.composite.rule_for(layer)
@@ -43,6 +46,14 @@ class Context:
         z = tf.zeros(shape, self.dtype)
         self.tape.watch(z)
         self.leftover.append(z)
+        return z
+
+    def padding_zeros(self, shape):
+        """A zero tensor standing for outputs at padded steps: relevance reaching it is padding's
+        (reported in delta, not in any word)."""
+        z = tf.zeros(shape, self.dtype)
+        self.tape.watch(z)
+        self.padding.append(z)
         return z
 
     def var(self, v):
@@ -116,14 +127,17 @@ def _build(graph: ModelGraph, composite: rules.Composite, dim: int):
         target = resolve_target(graph, scores, target)
         seed = tf.transpose(tf.gather(score_matrix, target, axis=1)) * z  # S[:, c] ⊙ z
         grads = tape.gradient(
-            z, [emb, *ctx.leftover], output_gradients=seed,
+            z, [emb, *ctx.padding, *ctx.leftover], output_gradients=seed,
             unconnected_gradients=tf.UnconnectedGradients.ZERO,
         )
         token = tf.cast(mask, dtype)[:, :, None]
         per_dim = grads[0] * token
         padding = tf.reduce_sum(grads[0] * (1.0 - token), axis=[1, 2])
+        n_pad = len(ctx.padding)
+        for g in grads[1:1 + n_pad]:
+            padding += tf.reduce_sum(tf.reshape(g, [tf.shape(g)[0], -1]), axis=1)
         left = tf.zeros_like(padding)
-        for g in grads[1:]:
+        for g in grads[1 + n_pad:]:
             left += tf.reduce_sum(tf.reshape(g, [tf.shape(g)[0], -1]), axis=1)
         score_t = tf.gather(scores, target, batch_dims=1)
         delta = score_t - tf.reduce_sum(per_dim, axis=[1, 2]) - left
@@ -158,8 +172,22 @@ def explain_lrp(graph: ModelGraph, embeddings, mask, target, eps: float = 1e-3,
     """
     result, scores, target, padding = lrp_run(graph, embeddings, mask, target, eps, bias_factor,
                                               composite)
-    out = result._replace(scores=scores, target=target)
-    return out
+    score = np.abs(np.take_along_axis(scores, target[:, None], axis=1)[:, 0])
+    reached = np.abs(padding) > 1e-6 * np.maximum(1.0, score)
+    if reached.any():
+        warnings.warn(
+            f"relevance reached padding in {int(reached.sum())} of {len(reached)} examples "
+            f"(up to {float(np.abs(padding).max()):.3g}): the model's output depends on padded "
+            "steps (e.g. a layer that ignores the mask, like GlobalMaxPooling1D after a masked "
+            "RNN); that relevance is in delta, not in any word",
+            PaddingRelevanceWarning,
+            stacklevel=3,
+        )
+    return result._replace(scores=scores, target=target)
+
+
+class PaddingRelevanceWarning(UserWarning):
+    """Relevance reached padded positions (it is reported in `delta`)."""
 
 
 explain_lrp.one_pass = True  # computes the scores and the predicted class in its own pass

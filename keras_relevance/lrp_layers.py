@@ -21,7 +21,7 @@ def activation_name(fn) -> str:
     name = getattr(fn, "__name__", None)
     if name is None:
         name = str(keras.activations.serialize(fn))
-    return name
+    return name.removesuffix("_v2")  # tf.nn.softmax is softmax_v2
 
 
 class LrpOps(recurrence.Ops):
@@ -211,6 +211,12 @@ def rnn_forward(layer, x, mask, ctx):
     want = ("h",) if layer.return_sequences else ()
     records, finals, _ = recurrence.run(layer, x, mask, ops, want, state0, dtype=ctx.dtype)
     out = recurrence.outputs(layer, records.get("h"), mask, finals[0])
+    if layer.return_sequences and mask is not None:
+        # outputs Keras zeroes at padded steps: relevance reaching them is padding's
+        dropped = ~recurrence.kept(layer, mask)
+        if layer.go_backwards:
+            dropped = tf.reverse(dropped, [1])
+        out = out + ctx.padding_zeros(tf.shape(out)) * tf.cast(dropped, out.dtype)[..., None]
     return [out, *finals] if layer.return_state else out
 
 
@@ -282,4 +288,15 @@ def multi_head_attention(step, args, kwargs, ctx):
     rule = _epsilon(ctx, layer)
     out = rules.lrp_weighted_sum(weights, v, layer._combine_equation, kwargs.get("value_mask"),
                                  rule.eps, rule.bias_factor)
-    return einsum_dense(layer._output_dense, out, ctx)
+    out = einsum_dense(layer._output_dense, out, ctx)
+    query_mask = kwargs.get("query_mask")
+    if query_mask is not None:
+        # at padded queries Keras's fused attention differs from the explicit softmax: take its
+        # values there; relevance reaching them is padding's (in delta)
+        plain_args = [stop(a) for a in args]
+        keras.src.backend.set_keras_mask(plain_args[0], query_mask)  # MHA reads the attribute
+        plain = tf.stop_gradient(layer(*plain_args, **{
+            k: v for k, v in kwargs.items() if k != "training"}))
+        keep = tf.cast(query_mask, tf.bool)[..., None]
+        out = tf.where(keep, out, plain + ctx.padding_zeros(tf.shape(out)))
+    return out

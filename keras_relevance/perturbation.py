@@ -34,16 +34,20 @@ from keras_relevance.graph import (
 _FLOAT_BUDGET = 1 << 22  # input floats per forward pass when eval_batch_size is not given
 
 
-def target_score_fn(chain: ModelGraph):
-    """A cached `tf.function(emb, mask, target, rows, keep) -> (N,)` target logits.
+def masked_logits_fn(chain: ModelGraph):
+    """The one cached `tf.function(emb, mask, rows, keep, remove) -> (N, classes)` scorer.
 
-    Row i of the result is f_{target[rows[i]]} of example `rows[i]` with its embeddings
-    multiplied by `keep[i]` (bool (N, time): False = the word is removed).
+    Row i of the result holds the class scores (`chain.logits`) of example `rows[i]` with the
+    words where `keep[i]` (bool (N, time)) is False deleted: their embeddings set to zero and
+    the mask kept (`remove` False, Arras et al.), or dropped and the rest shifted left, the
+    mask False at the end (`remove` True, ERASER; a text left without words is fully masked,
+    as the model would see the empty text). Occlusion, LIME and every metric of
+    `keras_relevance.evaluation` run through this function, traced once per model.
     """
-    return chain.cached("target_score", lambda: _build_score_fn(chain))
+    return chain.cached("masked_logits", lambda: _build_masked_logits_fn(chain))
 
 
-def _build_score_fn(chain: ModelGraph):
+def _build_masked_logits_fn(chain: ModelGraph):
     dtype = chain.compute_dtype
 
     @tf.function(
@@ -51,31 +55,55 @@ def _build_score_fn(chain: ModelGraph):
             tf.TensorSpec([None, chain.fixed_length, None], dtype),
             tf.TensorSpec([None, chain.fixed_length], tf.bool),
             tf.TensorSpec([None], tf.int32),
-            tf.TensorSpec([None], tf.int32),
             tf.TensorSpec([None, chain.fixed_length], tf.bool),
+            tf.TensorSpec([], tf.bool),
         ],
         reduce_retracing=True,
     )
-    def score_fn(emb, mask, target, rows, keep):
+    def masked_logits(emb, mask, rows, keep, remove):
         x = tf.gather(emb, rows) * tf.cast(keep, dtype)[:, :, None]
-        logits = tf.cast(chain.logits(x, tf.gather(mask, rows)), dtype)
+        m = tf.gather(mask, rows)
+        # remove: the kept steps first (in order), the deleted ones after them, masked
+        steps = tf.range(tf.shape(keep)[1])[None, :] + tf.zeros_like(keep, tf.int32)
+        order = tf.where(remove, tf.argsort(tf.cast(~keep, tf.int32), axis=1, stable=True),
+                         steps)
+        x = tf.gather(x, order, batch_dims=1)
+        m = tf.gather(tf.where(remove, m & keep, m), order, batch_dims=1)
+        return tf.cast(chain.logits(x, m), dtype)
+
+    return masked_logits
+
+
+def target_score_fn(chain: ModelGraph):
+    """`fn(emb, mask, target, rows, keep) -> (N,)` target logits over `masked_logits_fn`.
+
+    Row i of the result is f_{target[rows[i]]} of example `rows[i]` with its embeddings
+    multiplied by `keep[i]` (bool (N, time): False = the word is removed).
+    """
+    fn = masked_logits_fn(chain)
+
+    def score(emb, mask, target, rows, keep):
+        logits = fn(emb, mask, rows, keep, tf.constant(False))
         return tf.gather(logits, tf.gather(target, rows), batch_dims=1)
 
-    return score_fn
+    score.traced = fn
+    return score
 
 
-def perturbed_scores(chain, emb, mask, target, rows, keep, eval_batch_size=None) -> np.ndarray:
-    """Target logits of all perturbed sequences (`rows`, `keep` as in `target_score_fn`)."""
+def perturbed_logits(chain, emb, mask, rows, keep, remove: bool = False,
+                     eval_batch_size=None) -> np.ndarray:
+    """Class scores (N, classes) float64 of all perturbed sequences (see `masked_logits_fn`)."""
     n = len(rows)
     time, dim = int(emb.shape[1]), int(emb.shape[2])
     if eval_batch_size is None:
         eval_batch_size = max(64, _FLOAT_BUDGET // max(1, time * dim))
     elif isinstance(eval_batch_size, bool) or int(eval_batch_size) < 1:
         raise ValueError(f"eval_batch_size must be a positive int, got {eval_batch_size!r}")
-    fn = target_score_fn(chain)
+    fn = masked_logits_fn(chain)
     rows = np.asarray(rows, np.int32)
     keep = np.asarray(keep, bool)
-    out = np.empty((n,), np.float64)
+    remove_t = tf.constant(bool(remove))
+    out = np.empty((n, chain.num_classes), np.float64)
     step = int(eval_batch_size)
     # With a masked RNN-like body, sequences go by length and each chunk is cut after the
     # last real token of its longest sequence (trailing padding cannot change the logits);
@@ -83,9 +111,15 @@ def perturbed_scores(chain, emb, mask, target, rows, keep, eval_batch_size=None)
     trim = time_trim_safe(chain) and time > 0
     ends = np.maximum(row_ends(np.asarray(mask)), 1)[rows] if trim else None
     for sel, width in length_chunks(ends, np.arange(n), step, time, trim):
-        out[sel] = fn(emb[:, :width], mask[:, :width], target, rows[sel],
-                      keep[sel, :width]).numpy()
+        out[sel] = fn(emb[:, :width], mask[:, :width], rows[sel], keep[sel, :width],
+                      remove_t).numpy()
     return out
+
+
+def perturbed_scores(chain, emb, mask, target, rows, keep, eval_batch_size=None) -> np.ndarray:
+    """Target logits of all perturbed sequences (`rows`, `keep` as in `target_score_fn`)."""
+    logits = perturbed_logits(chain, emb, mask, rows, keep, False, eval_batch_size)
+    return logits[np.arange(len(rows)), np.asarray(target)[np.asarray(rows, np.int64)]]
 
 
 def _prepare(chain, embeddings, mask, target):

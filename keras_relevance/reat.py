@@ -69,6 +69,8 @@ __all__ = [
     "Level",
     "explain_naive_reat",
     "explain_reat",
+    "build_hierarchy",
+    "cumulative_scores",
     "hierarchy",
     "phrase_scores",
     "reat_scores",
@@ -208,11 +210,22 @@ class _Plan:
         graph = self.graph
         kernel = tf.cast(graph.head.kernel, self.dtype) @ tf.constant(graph.score_matrix,
                                                                      self.dtype)
+        traces = self._traces(embeddings, mask, naive)
+        # the scores from the same pass: the RNN's last states → (inert layers) → the head
+        finals = [tf.cast(t["h"][:, 0] if backward else t["h"][:, -1], self.dtype)
+                  for t, backward, _, _, _ in traces]
+        if len(finals) == 1 or self.rnn.merge_mode == "concat":
+            features = tf.concat(finals, axis=-1)
+        else:
+            features = (finals[0] + finals[1]) * (0.5 if self.rnn.merge_mode == "ave" else 1.0)
+        scores = graph.scores(graph.head_logits(features))
+        predicted = tf.cast(tf.argmax(scores, axis=-1), tf.int32)
+        target = tf.where(target < 0, predicted, target)
         w_target = tf.transpose(tf.gather(kernel, target, axis=1))  # (batch, hidden)
         shape = tf.shape(mask)
         word = tf.zeros(shape, self.dtype)
         cumulative = tf.zeros([shape[0], shape[1] + 1], self.dtype)
-        for trace, backward, columns, scale, layer in self._traces(embeddings, mask, naive):
+        for trace, backward, columns, scale, layer in traces:
             trace = {k: tf.cast(v, self.dtype) for k, v in trace.items()}
             w = w_target[:, columns] * scale
             if naive:
@@ -225,7 +238,7 @@ class _Plan:
             g = tf.einsum("btu,bu->bt", gs, w)  # (batch, time + 1), processing order
             # word order: a span [s, e) is g[e] − g[s] forward, g'[s] − g'[e] backward
             cumulative += -tf.reverse(g, [1]) if backward else g
-        return tf.where(mask, word, 0.0), cumulative
+        return tf.where(mask, word, 0.0), cumulative, scores, target
 
     # ----------------------------------------------------------------- entry
     def run(self, embeddings, mask, target, naive=False):
@@ -240,8 +253,13 @@ class _Plan:
         batch, time = int(embeddings.shape[0]), int(embeddings.shape[1])
         if time == 0:
             return np.zeros((batch, 0), self.dtype), np.zeros((batch, 1), self.dtype)
-        word, cumulative = self.function("naive" if naive else "reat")(embeddings, mask, target)
-        return word.numpy(), cumulative.numpy()
+        return self.run_all(embeddings, mask, target, naive)[:2]
+
+    def run_all(self, embeddings, mask, target, naive=False):
+        """Word scores, cumulative g, class scores and resolved targets (NumPy)."""
+        fn = self.function("naive" if naive else "reat")
+        word, cumulative, scores, target = fn(embeddings, mask, target)
+        return word.numpy(), cumulative.numpy(), scores.numpy(), target.numpy()
 
 
 def _reverse(x, backward):
@@ -306,16 +324,31 @@ def explain_reat(chain: ModelGraph, embeddings, mask, target, **options) -> Meth
     """
     if options:
         raise TypeError(f"explain_reat takes no options, got {sorted(options)}")
-    word, _ = _plan(chain).run(embeddings, mask, target)
-    return MethodResult(relevance=word)
+    return _one_pass(chain, embeddings, mask, target, naive=False)
 
 
 def explain_naive_reat(chain: ModelGraph, embeddings, mask, target, **options) -> MethodResult:
     """NaiveREAT: ``S(x_t) = W_c (h_t − h_{t−1})`` (the paper's baseline; sums like REAT)."""
     if options:
         raise TypeError(f"explain_naive_reat takes no options, got {sorted(options)}")
-    word, _ = _plan(chain).run(embeddings, mask, target, naive=True)
-    return MethodResult(relevance=word)
+    return _one_pass(chain, embeddings, mask, target, naive=True)
+
+
+def _one_pass(graph, embeddings, mask, target, naive):
+    plan = _plan(graph)
+    emb = tf.cast(tf.convert_to_tensor(embeddings), plan.dtype)
+    mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)
+    target = tf.cast(tf.convert_to_tensor(target), tf.int32)
+    if emb.shape.rank != 3 or emb.shape[-1] != plan.input_dim:
+        raise ValueError(
+            f"embeddings must have shape (batch, time, {plan.input_dim}); got {tuple(emb.shape)}"
+        )
+    word, _, scores, target = plan.run_all(emb, mask, target, naive)
+    return MethodResult(relevance=word, scores=scores, target=target)
+
+
+# both compute the scores and resolve the predicted class in their own traced pass
+explain_reat.one_pass = explain_naive_reat.one_pass = True
 
 
 def _is_pair(item) -> bool:
@@ -569,10 +602,27 @@ def hierarchy(
     >>> h["clause"].texts, h["clause"].scores                  # doctest: +SKIP
     """
     mask_np = np.asarray(mask, bool)
+    word, g = _plan(chain).run(embeddings, mask_np, target)
+    return build_hierarchy(word, g, mask_np, target, tokens, phrases, clauses, tagger, nltk_data)
+
+
+def cumulative_scores(relevance, mask) -> np.ndarray:
+    """g (batch, time + 1) of an additive explanation: a span [s, e) scores g[e] − g[s]."""
+    rel = np.where(np.asarray(mask, bool), np.asarray(relevance, np.float64), 0.0)
+    return np.concatenate([np.zeros((rel.shape[0], 1)), np.cumsum(rel, axis=1)], axis=1)
+
+
+def build_hierarchy(word, g, mask, target, tokens, phrases="auto", clauses="auto", tagger=None,
+                    nltk_data=None) -> list[Hierarchy]:
+    """Word, phrase and clause levels from word scores and their cumulative sums `g`.
+
+    REAT passes its own `g` (Eq. 14 / 22); any additive explanation passes
+    `cumulative_scores(relevance, mask)`, so a phrase scores the sum of its words.
+    """
+    mask_np = np.asarray(mask, bool)
     batch, time = mask_np.shape
     if len(tokens) != batch:
         raise ValueError(f"got tokens for {len(tokens)} examples, the batch has {batch}")
-    word, g = _plan(chain).run(embeddings, mask_np, target)
     target_np = np.asarray(target).reshape(-1)
     out = []
     for b in range(batch):

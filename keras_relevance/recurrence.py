@@ -204,12 +204,15 @@ def outputs(layer, h, mask, final_h):
         return tf.where(keep[:, None], final_h, tf.zeros([], final_h.dtype))
     y = h
     if mask is not None:
-        if zero_output:
-            keep = mask
-        else:
-            keep = tf.cumsum(tf.cast(mask, tf.int32), axis=1, reverse=go_backwards) > 0
-        y = tf.where(keep[..., None], h, tf.zeros([], h.dtype))
+        y = tf.where(kept(layer, mask)[..., None], h, tf.zeros([], h.dtype))
     return tf.reverse(y, [1]) if go_backwards else y  # processing order, like `call`
+
+
+def kept(layer, mask):
+    """(batch, time) in input order: where the stock sequence output is a state (not zeros)."""
+    if getattr(layer, "zero_output_for_mask", False):
+        return tf.cast(mask, tf.bool)
+    return tf.cumsum(tf.cast(mask, tf.int32), axis=1, reverse=layer.go_backwards) > 0
 
 
 def previous(h, h0, go_backwards):

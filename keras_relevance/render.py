@@ -2,9 +2,12 @@
 
 Colours follow the papers' convention: positive relevance red, negative blue, white for zero.
 The intensity is normalised per sentence (the largest absolute score gets full colour) unless
-`max_abs` is given. Tokens are untrusted text: every token is passed through `html.escape` for
-HTML and stripped of control characters for the terminal and images (`heatmap_image`, drawn
-with Pillow's default font, for TensorBoard's stock Images dashboard).
+`max_abs` is given. HTML uses the TensorBoard dashboard's palette (`palette_colors`, red
+(214, 39, 40) / blue (31, 119, 180)) and legend ("supports <class>" / "speaks against <class>"
+with the end values); terminals and images use pure red / blue (`score_colors`). Tokens are
+untrusted text: every token is passed through `html.escape` for HTML and stripped of control
+characters for the terminal and images (`heatmap_image`, drawn with Pillow's default font, for
+TensorBoard's stock Images dashboard).
 
 >>> print(to_html(["good", "film"], [1.0, -0.5]))  # doctest: +ELLIPSIS
 <div ...><span ... title="good: +1">good</span> <span ... title="film: -0.5">film</span></div>
@@ -26,6 +29,8 @@ __all__ = [
     "explanation_heatmap",
     "explanation_html",
     "heatmap_image",
+    "legend_html",
+    "palette_colors",
     "score_colors",
     "to_html",
     "to_terminal",
@@ -37,6 +42,7 @@ _ANSI_BLACK_TEXT = "\x1b[38;2;0;0;0m"
 _DIV_STYLE = "font-family: sans-serif; line-height: 1.9; margin: 0.25em 0"
 _SPAN_STYLE = "padding: 0.1em 0.2em; border-radius: 0.2em; color: #000; background-color: "
 _LABEL_STYLE = "font-weight: bold; margin-right: 0.5em"
+_SCALE_STYLE = "color: #9e9e9e; font-size: 0.8em; margin-left: 0.6em"
 
 
 # --------------------------------------------------------------------------------------- colours
@@ -76,6 +82,30 @@ def score_colors(scores, max_abs: float | None = None) -> list[tuple[int, int, i
     return colors
 
 
+POS_END = (214, 39, 40)  # the dashboard's (static/index.js) red: supports the explained class
+NEG_END = (31, 119, 180)  # its blue: speaks against it
+
+
+def palette_colors(scores, max_abs: float | None = None) -> list[tuple[int, int, int]]:
+    """RGB colour per score in the dashboard's palette (index.js `tokenColor`).
+
+    With a = min(|s| / max_abs, 1), each channel is ``floor(255 + (end − 255)·a + 0.5)`` where
+    end is `POS_END` for s ≥ 0 and `NEG_END` for s < 0 (white at 0).
+
+    >>> palette_colors([2.0, -1.0, 0.0])
+    [(214, 39, 40), (143, 187, 218), (255, 255, 255)]
+    """
+    values = np.asarray(scores, dtype=np.float64).reshape(-1)
+    values = np.where(np.isfinite(values), values, 0.0)
+    scale = float(np.max(np.abs(values))) if max_abs is None and values.size else max_abs or 0.0
+    out = []
+    for value in values:
+        alpha = min(abs(value) / scale, 1.0) if scale > 0 else 0.0
+        end = POS_END if value >= 0 else NEG_END
+        out.append(tuple(int(math.floor(255 + (c - 255) * alpha + 0.5)) for c in end))
+    return out
+
+
 def _format_score(value: float) -> str:
     return f"{value:+.4g}"
 
@@ -104,17 +134,42 @@ def to_html(
     """
     tokens = [str(token) for token in tokens]
     values = _as_scores(tokens, scores)
+    scale = float(np.max(np.abs(values))) if max_abs is None and values.size else max_abs or 0.0
     spans = []
-    for token, value, (r, g, b) in zip(tokens, values, score_colors(values, max_abs), strict=True):
+    for token, value, (r, g, b) in zip(tokens, values, palette_colors(values, scale), strict=True):
         title = html.escape(f"{token}: {_format_score(value)}", quote=True)
+        text = "#fff" if scale > 0 and abs(value) / scale > 0.6 else "#000"
         spans.append(
-            f'<span style="{_SPAN_STYLE}rgb({r}, {g}, {b})" title="{title}">'
+            f'<span style="{_SPAN_STYLE}rgb({r}, {g}, {b}); color: {text}" title="{title}">'
             f"{html.escape(token, quote=True)}</span>"
         )
     caption = ""
     if label is not None:
         caption = f'<span style="{_LABEL_STYLE}">{html.escape(str(label), quote=True)}</span>'
-    return f'<div class="kr-heatmap" style="{_DIV_STYLE}">{caption}{" ".join(spans)}</div>'
+    end = f'<span style="{_SCALE_STYLE}" title="|value| at full colour">±{scale:.2g}</span>'
+    return f'<div class="kr-heatmap" style="{_DIV_STYLE}">{caption}{" ".join(spans)}{end}</div>'
+
+
+def legend_html(class_name: str | None = None, max_abs: float | None = None) -> str:
+    """The dashboard's legend: blue end, "speaks against <class>", gradient, "supports <class>".
+
+    >>> "supports positive" in legend_html("positive", 1.5)
+    True
+    """
+    cls = html.escape(class_name or "the explained class", quote=True)
+    ends = "max" if max_abs is None else f"{max_abs:.3g}"
+    neg, pos = (f"rgb{c}" for c in (NEG_END, POS_END))
+    chip = "padding: 0.1em 0.3em; border-radius: 0.2em; color: #fff; background-color: "
+    return (
+        f'<div class="kr-legend" style="{_DIV_STYLE}; font-size: 0.9em; color: #616161">'
+        f'<span style="{chip}{neg}">−{ends}</span> speaks against {cls} '
+        f'<span style="display: inline-block; width: 120px; height: 0.8em; vertical-align: middle;'
+        f' background: linear-gradient(to right, {neg}, #fff, {pos})"></span> supports {cls} '
+        f'<span style="{chip}{pos}">+{ends}</span>'
+        + (" (each sentence scaled to its largest |value|, shown at its right)" if max_abs is None
+           else "")
+        + "</div>"
+    )
 
 
 def _document(body: str, title: str) -> str:
@@ -125,14 +180,27 @@ def _document(body: str, title: str) -> str:
     )
 
 
-def write_html(path: str | os.PathLike, *heatmaps, title: str = "keras-relevance") -> str:
+def write_html(
+    path: str | os.PathLike, *heatmaps, title: str = "keras-relevance", legend: bool = True
+) -> str:
     """Write one or more heatmaps to a standalone HTML file and return its path.
 
     Each item is a `Heatmap`, an HTML fragment from `to_html`, or a `(tokens, scores)` pair.
+    With `legend`, the dashboard's legend comes first (naming the class when every `Heatmap`
+    explains the same one).
 
     >>> write_html("out.html", Heatmap(["good"], [1.0]))  # doctest: +SKIP
     """
     parts = []
+    if legend:
+        names = {getattr(h, "class_name", None) for h in heatmaps if isinstance(h, Heatmap)}
+        scales = {getattr(h, "max_abs", None) for h in heatmaps if isinstance(h, Heatmap)}
+        parts.append(
+            legend_html(
+                names.pop() if len(names) == 1 else None,
+                scales.pop() if len(scales) == 1 else None,
+            )
+        )
     for item in heatmaps:
         if isinstance(item, Heatmap):
             parts.append(item.to_html())
@@ -192,15 +260,24 @@ class Heatmap:
         scores: one relevance per word.
         label: optional caption (method, target class, ...).
         max_abs: fixed colour scale; defaults to the sentence's largest |score|.
+        class_name: the explained class, named in `write_html`'s legend.
 
     >>> Heatmap(["a", "good", "film"], [0.0, 1.2, 0.1], label="lrp")  # doctest: +SKIP
     """
 
-    def __init__(self, tokens, scores, label: str | None = None, max_abs: float | None = None):
+    def __init__(
+        self,
+        tokens,
+        scores,
+        label: str | None = None,
+        max_abs: float | None = None,
+        class_name: str | None = None,
+    ):
         self.tokens = [str(token) for token in tokens]
         self.scores = _as_scores(self.tokens, scores)
         self.label = label
         self.max_abs = max_abs
+        self.class_name = class_name
 
     def to_html(self) -> str:
         return to_html(self.tokens, self.scores, label=self.label, max_abs=self.max_abs)

@@ -13,17 +13,21 @@ import collections
 import functools
 import json
 import mimetypes
-import re
+import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from keras_relevance_tb import metadata
+from keras_relevance_tb import explain, metadata, params
+from keras_relevance_tb.params import RouteError
 from tensorboard import errors, plugin_util
 from tensorboard.backend import http_util
 from tensorboard.data import provider
 from tensorboard.plugins import base_plugin
 from werkzeug import wrappers
+
+__all__ = ["KerasRelevancePlugin", "RouteError"]
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Served files are fixed at import: a request can only name one of these, never a path.
@@ -44,72 +48,30 @@ _MIMETYPES = {
 # `--samples_per_plugin keras_relevance=0` (see http_api.md).
 DOWNSAMPLE = 1_000_000
 LOADER_DEFAULT_SAMPLES = 10
-MAX_LIMIT = 500
-DEFAULT_LIMIT = 25
-MAX_OFFSET = 10**9
-INT64 = (-(2**63), 2**63 - 1)
-MAX_NAME = 512
 CACHE_BYTES = 256 * 2**20
-FILTERS = ("all", "correct", "misclassified")
 
-_INT = re.compile(r"[+-]?[0-9]{1,19}")
-_METHOD = re.compile(r"[A-Za-z0-9_.+\-]{1,64}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_DRIVE = re.compile(r"[A-Za-z]:")
+# route → (*_impl name, query parameters it takes; parsed by `params.parse`)
+ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "/runs": ("runs_impl", ()),
+    "/heatmaps": (
+        "heatmaps_impl",
+        ("run", "tag", "method", "step", "offset", "limit", "filter", "class"),
+    ),
+    "/sample": ("sample_impl", ("run", "id", "step")),
+    "/sample_history": ("sample_history_impl", ("run", "tag", "method", "id")),
+    "/deletion_curves": ("deletion_curves_impl", ("run", "tag", "step")),
+    "/aopc": ("aopc_impl", ("run", "kind")),
+    "/top_words": ("top_words_impl", ("run", "tag", "method", "step")),
+}
 
-
-class RouteError(Exception):
-    """A client error: answered with ``code`` and ``{"error": message}``."""
-
-    def __init__(self, code: int, message: str):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def _bad(message: str) -> RouteError:
-    return RouteError(400, message)
+_check_text = params.text
+_bad, _missing, _preview = params.bad, params.missing, params.preview
 
 
-def _missing(message: str) -> RouteError:
-    return RouteError(404, message)
-
-
-def _preview(names) -> str:
-    names = sorted(names)
-    shown = ", ".join(repr(n) for n in names[:20])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > 20 else "")
-
-
-def _check_text(value: str | None, what: str) -> str:
-    if value is None or value == "":
-        raise _bad(f"missing parameter {what!r}")
-    if len(value) > MAX_NAME or _CONTROL.search(value):
-        raise _bad(f"malformed {what}: too long or has control characters")
-    return value
-
-
-def _check_run(value: str | None, known) -> str:
-    run = _check_text(value, "run")
-    parts = re.split(r"[\\/]", run)
-    if ".." in parts or run.startswith(("/", "\\", "~")) or _DRIVE.match(run):
-        raise _bad(f"malformed run {run!r}: a run is a name, not a path")
+def _check_run(run: str, known) -> str:
     if run not in known:
         raise _missing(f"unknown run {run!r}; runs with keras-relevance data: {_preview(known)}")
     return run
-
-
-def _parse_int(value: str | None, what: str, lo: int, hi: int, default: int | None = None) -> int:
-    if value is None or value == "":
-        if default is None:
-            raise _bad(f"missing parameter {what!r}")
-        return default
-    if not _INT.fullmatch(value):
-        raise _bad(f"{what} must be an integer, got {value[:40]!r}")
-    number = int(value)
-    if not lo <= number <= hi:
-        raise _bad(f"{what} must be in [{lo}, {hi}], got {value[:40]}")
-    return number
 
 
 def _peek(content: bytes) -> dict[str, Any]:
@@ -130,14 +92,34 @@ def _peek(content: bytes) -> dict[str, Any]:
 
 
 class _Entry:
-    """A parsed payload (one run / tag / step) with a lazy id → index map."""
+    """A parsed payload (one run / tag / step): its typed header and a lazy id → index map."""
 
     def __init__(self, payload: metadata.Payload):
         self.payload = payload
+        kind = payload.header.get("summary")
+        self.header: Any = (
+            payload.heatmap_header()
+            if kind == metadata.HEATMAP
+            else payload.top_words()
+            if kind == metadata.TOP_WORDS
+            else payload.deletion()
+        )
 
     @functools.cached_property
     def index_of(self) -> dict[str, int]:
-        return {str(s): i for i, s in enumerate(self.payload.header.get("ids") or ())}
+        return {s: i for i, s in enumerate(self.header.ids)}
+
+    @functools.cached_property
+    def max_abs(self) -> dict[str, float]:
+        """Largest |relevance| per class over all samples: logged, or computed once here."""
+        if self.header.max_abs is not None:
+            return self.header.max_abs
+        out = {str(c): 0.0 for c in self.header.classes}
+        for i in range(self.payload.num_records):
+            for c, values in self.payload.record(i).get("scores", {}).items():
+                finite = [abs(v) for v in values or () if isinstance(v, int | float)]
+                out[c] = max([out.get(c, 0.0), *finite])
+        return out
 
 
 class _PayloadCache:
@@ -178,23 +160,25 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._data_provider = context.data_provider
         self._cache = _PayloadCache()
+        self._logdir = getattr(context, "logdir", None) or ""
+        self._pool: explain.WorkerPool | None = None
+        self._pool_lock = threading.Lock()
+
+    @property
+    def pool(self) -> explain.WorkerPool:
+        """The explain workers (`explain.WorkerPool`), started on the first typed sentence."""
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = explain.WorkerPool(os.path.realpath(self._logdir))
+            return self._pool
 
     # ---- TBPlugin ------------------------------------------------------------------------------
 
     def get_plugin_apps(self):
-        return {
-            "/runs": self._route(self.runs_impl, ()),
-            "/heatmaps": self._route(
-                self.heatmaps_impl,
-                ("run", "tag", "method", "step", "offset", "limit", "filter", "class"),
-            ),
-            "/sample": self._route(self.sample_impl, ("run", "id", "step")),
-            "/sample_history": self._route(
-                self.sample_history_impl, ("run", "tag", "method", "id")
-            ),
-            "/deletion_curves": self._route(self.deletion_curves_impl, ("run", "tag", "step")),
-            "/static/*": self._serve_static,
-        }
+        apps = {route: self._route(route) for route in ROUTES}
+        apps["/explain"] = self._serve_explain
+        apps["/static/*"] = self._serve_static
+        return apps
 
     def is_active(self) -> bool:
         return False  # active exactly when the data provider lists data for `plugin_name`
@@ -204,16 +188,22 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
 
     # ---- routes (thin) -------------------------------------------------------------------------
 
-    def _route(self, impl, params):
+    def handle(self, route: str, ctx, experiment, raw: Mapping[str, str | None]) -> dict:
+        """Parse the raw query of `route` (`params.parse`) and call its ``*_impl``.
+
+        Raises:
+            RouteError: a malformed parameter (400) or what the implementation refuses.
+        """
+        name, names = ROUTES[route]
+        return getattr(self, name)(ctx, experiment, **params.parse(names, raw))
+
+    def _route(self, route):
         @wrappers.Request.application
         def serve(request):
             ctx = plugin_util.context(request.environ)
             experiment = plugin_util.experiment_id(request.environ)
-            args = {p: request.args.get(p) for p in params}
-            if "class" in args:
-                args["target"] = args.pop("class")
             try:
-                body, code = impl(ctx, experiment, **args), 200
+                body, code = self.handle(route, ctx, experiment, request.args), 200
             except RouteError as e:
                 body, code = {"error": e.message}, e.code
             except errors.PublicError as e:
@@ -221,6 +211,32 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             return http_util.Respond(request, body, "application/json", code=code)
 
         return serve
+
+    @wrappers.Request.application
+    def _serve_explain(self, request):
+        """POST a JSON object ``{"run", "step"?, "text", "methods"}`` (see `explain_impl`)."""
+        ctx = plugin_util.context(request.environ)
+        experiment = plugin_util.experiment_id(request.environ)
+        try:
+            if request.method != "POST":
+                raise RouteError(405, "POST a JSON object {run, step, text, methods}")
+            if request.mimetype != "application/json":  # also keeps other sites' forms out
+                raise RouteError(415, "the body must be application/json")
+            if (request.content_length or 0) > explain.MAX_BODY:
+                raise RouteError(413, f"the request is larger than {explain.MAX_BODY} bytes")
+            try:
+                body = json.loads(request.get_data(cache=False)[: explain.MAX_BODY + 1])
+            except (UnicodeDecodeError, ValueError):
+                raise _bad("the body is not JSON") from None
+            if not isinstance(body, dict):
+                raise _bad("the body must be a JSON object {run, step, text, methods}")
+            args = explain.parse_request(body)
+            payload, code = self.explain_impl(ctx, experiment, **args), 200
+        except RouteError as e:
+            payload, code = {"error": e.message}, e.code
+        except errors.PublicError as e:
+            payload, code = {"error": str(e)}, e.http_code
+        return http_util.Respond(request, payload, "application/json", code=code)
 
     @wrappers.Request.application
     def _serve_static(self, request):
@@ -285,15 +301,12 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
 
     def _resolve_tag(self, index, run, tag, method, summary) -> tuple[str, dict[str, Any]]:
         tags = self._tags(index, run, summary)
-        if tag is not None and tag != "":
-            tag = _check_text(tag, "tag")
+        if tag is not None:
             if tag not in tags:
                 raise _missing(
                     f"unknown {summary} tag {tag!r} in run {run!r}; known: {_preview(tags)}"
                 )
-        elif method is not None and method != "":
-            if not _METHOD.fullmatch(method):
-                raise _bad(f"malformed method {method[:40]!r}")
+        elif method is not None:
             matches = [t for t, c in tags.items() if c.get("method") == method]
             if not matches:
                 known = {c.get("method") for c in tags.values() if c.get("method")}
@@ -309,10 +322,10 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
         return tag, content
 
     @staticmethod
-    def _pick_step(series: dict[int, Any], step: str | None, run: str, tag: str):
+    def _pick_step(series: dict[int, Any], step: int | None, run: str, tag: str):
         if not series:
             raise _missing(f"no data for {run}/{tag}")
-        number = _parse_int(step, "step", *INT64, default=max(series))
+        number = max(series) if step is None else step
         if number not in series:
             steps = sorted(series)
             raise _missing(
@@ -324,13 +337,16 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
 
     @staticmethod
     def _sample(entry: _Entry, index: int, target: int | None = None) -> dict[str, Any]:
-        record = entry.payload.record(index)
+        try:
+            record = entry.payload.sample(index).to_json()
+        except metadata.PayloadError as e:
+            raise RouteError(422, f"sample {index}: {e}") from None
         if target is not None:
             key = str(target)
-            record["scores"] = {key: record.get("scores", {}).get(key)}
+            record["scores"] = {key: record["scores"].get(key)}
         return {"index": index, **record}
 
-    # ---- implementations (pure) ---------------------------------------------------------------
+    # ---- implementations (pure: typed arguments in, JSON-ready dict out) ----------------------
 
     def runs_impl(self, ctx, experiment) -> dict[str, Any]:
         """Runs, heatmap tags (method, steps, classes) and deletion-curve tags (kind, steps)."""
@@ -344,16 +360,21 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
                     methods.add(content["method"])
             for tag, content in sorted(self._tags(index, run, metadata.DELETION).items()):
                 deletions.append(self._describe(ctx, experiment, run, tag, content))
+            words = [
+                self._describe(ctx, experiment, run, tag, content)
+                for tag, content in sorted(self._tags(index, run, metadata.TOP_WORDS).items())
+            ]
             unreadable = [
                 {"tag": tag, "error": content["error"]}
                 for tag, content in self._tags(index, run, None).items()
             ]
-            if heatmaps or deletions or unreadable:
+            if heatmaps or deletions or words or unreadable:
                 runs.append(
                     {
                         "run": run,
                         "heatmaps": heatmaps,
                         "deletion_curves": deletions,
+                        "top_words": words,
                         "unreadable": unreadable,
                     }
                 )
@@ -387,62 +408,59 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
         except RouteError as e:
             out["error"] = e.message
             return out
-        header = latest.payload.header
+        header = latest.header
         if content["summary"] == metadata.HEATMAP:
-            out["classes"] = header.get("classes", [])
-            out["class_names"] = header.get("class_names")
+            out["classes"] = header.classes
+            out["class_names"] = header.class_names
             out["num_samples"] = latest.payload.num_records
-            out["has_labels"] = header.get("labels") is not None
+            out["has_labels"] = header.labels is not None
+        elif content["summary"] == metadata.TOP_WORDS:
+            out["n"] = header.n
         else:
-            out["methods"] = sorted(header.get("curves", {}))
+            out["methods"] = sorted(header.curves)
+            out["n"] = header.n
         return out
 
     def heatmaps_impl(
         self,
         ctx,
         experiment,
-        run=None,
-        tag=None,
-        method=None,
-        step=None,
-        offset=None,
-        limit=None,
-        filter=None,  # noqa: A002 - the query parameter's name
-        target=None,
+        *,
+        run: str,
+        tag: str | None = None,
+        method: str | None = None,
+        step: int | None = None,
+        offset: int = 0,
+        limit: int = params.DEFAULT_LIMIT,
+        filter: str = "all",  # noqa: A002 - the query parameter's name
+        target: int | None = None,
     ) -> dict[str, Any]:
         """One page of samples of one method (tag) at one step."""
         index = self._index(ctx, experiment)
         run = _check_run(run, index)
         tag, content = self._resolve_tag(index, run, tag, method, metadata.HEATMAP)
-        offset_n = _parse_int(offset, "offset", 0, MAX_OFFSET, default=0)
-        limit_n = _parse_int(limit, "limit", 1, MAX_LIMIT, default=DEFAULT_LIMIT)
-        which = filter or "all"
-        if which not in FILTERS:
-            raise _bad(f"filter must be one of {list(FILTERS)}, got {which[:40]!r}")
         series = self._series(ctx, experiment, run, tag)
         datum = self._pick_step(series, step, run, tag)
         entry = self._entry(experiment, run, tag, datum, metadata.HEATMAP)
-        header = entry.payload.header
-        classes = header.get("classes", [])
-        target_n = None
-        if target is not None and target != "":
-            target_n = _parse_int(target, "class", *INT64)
-            if target_n not in classes:
-                raise _missing(f"class {target_n} not explained in {run}/{tag}; classes: {classes}")
+        header = entry.header
+        if target is not None and target not in header.classes:
+            raise _missing(
+                f"class {target} not explained in {run}/{tag}; classes: {header.classes}"
+            )
         n = entry.payload.num_records
-        if which == "all":
+        if filter == "all":
             total = n
-            chosen = range(offset_n, min(n, offset_n + limit_n))
+            chosen = range(offset, min(n, offset + limit))
         else:
-            labels, preds = header.get("labels"), header.get("predictions")
+            labels, preds = header.labels, header.predictions
             if labels is None or preds is None:
                 raise _bad(
-                    f"filter={which} needs labels and predictions, not logged in {run}/{tag}"
+                    f"filter={filter} needs labels and predictions, not logged in {run}/{tag}"
                 )
-            want = which == "correct"
+            want = filter == "correct"
             matching = [i for i in range(n) if (labels[i] == preds[i]) == want]
             total = len(matching)
-            chosen = matching[offset_n : offset_n + limit_n]
+            chosen = matching[offset : offset + limit]
         return {
             "run": run,
             "tag": tag,
@@ -450,24 +468,21 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             "step": datum.step,
             "wall_time": datum.wall_time,
             "steps": sorted(series),
-            "classes": classes,
-            "class_names": header.get("class_names"),
+            "classes": header.classes,
+            "class_names": header.class_names,
             "num_samples": n,
-            "filter": which,
+            "max_abs": entry.max_abs,
+            "filter": filter,
             "total": total,
-            "offset": offset_n,
-            "limit": limit_n,
-            "samples": [self._sample(entry, i, target_n) for i in chosen],
+            "offset": offset,
+            "limit": limit,
+            "samples": [self._sample(entry, i, target) for i in chosen],
         }
 
-    def _sample_id(self, value) -> str:
-        return _check_text(value, "id")
-
-    def sample_impl(self, ctx, experiment, run=None, id=None, step=None) -> dict[str, Any]:  # noqa: A002
+    def sample_impl(self, ctx, experiment, *, run: str, id: str, step: int | None = None):  # noqa: A002
         """One sample under every method of the run, at one step (default: the latest)."""
         index = self._index(ctx, experiment)
         run = _check_run(run, index)
-        sample_id = self._sample_id(id)
         tags = self._tags(index, run, metadata.HEATMAP)
         if not tags:
             raise _missing(f"run {run!r} has no token heatmaps")
@@ -475,8 +490,7 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             t: self._series(ctx, experiment, run, t) for t, c in tags.items() if not c.get("error")
         }
         steps = sorted({s for series in all_series.values() for s in series})
-        default = max(steps) if steps else 0
-        step_n = _parse_int(step, "step", *INT64, default=default)
+        step_n = (max(steps) if steps else 0) if step is None else step
         if step_n not in steps:
             raise _missing(f"step {step_n} not logged for run {run!r}")
         methods, found = [], 0
@@ -494,39 +508,39 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             except RouteError as e:
                 methods.append({**item, "error": e.message})
                 continue
-            i = entry.index_of.get(sample_id)
+            i = entry.index_of.get(id)
             if i is None:
-                methods.append({**item, "error": f"sample {sample_id!r} not logged at this step"})
+                methods.append({**item, "error": f"sample {id!r} not logged at this step"})
                 continue
             found += 1
-            header = entry.payload.header
             methods.append(
                 {
                     **item,
-                    "classes": header.get("classes", []),
-                    "class_names": header.get("class_names"),
+                    "classes": entry.header.classes,
+                    "class_names": entry.header.class_names,
+                    "max_abs": entry.max_abs,
                     "sample": self._sample(entry, i),
                     "error": None,
                 }
             )
         if not found and all(m["error"].startswith(("sample", "not logged")) for m in methods):
-            raise _missing(f"no sample {sample_id!r} in run {run!r} at step {step_n}")
-        return {"run": run, "id": sample_id, "step": step_n, "steps": steps, "methods": methods}
+            raise _missing(f"no sample {id!r} in run {run!r} at step {step_n}")
+        return {"run": run, "id": id, "step": step_n, "steps": steps, "methods": methods}
 
     def sample_history_impl(
         self,
         ctx,
         experiment,
-        run=None,
-        tag=None,
-        method=None,
-        id=None,  # noqa: A002
+        *,
+        run: str,
+        id: str,  # noqa: A002
+        tag: str | None = None,
+        method: str | None = None,
     ) -> dict[str, Any]:
         """One sample under one method at every logged step."""
         index = self._index(ctx, experiment)
         run = _check_run(run, index)
         tag, content = self._resolve_tag(index, run, tag, method, metadata.HEATMAP)
-        sample_id = self._sample_id(id)
         history = []
         for step_n, datum in sorted(self._series(ctx, experiment, run, tag).items()):
             try:
@@ -534,35 +548,32 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
             except RouteError as e:
                 history.append({"step": step_n, "error": e.message})
                 continue
-            i = entry.index_of.get(sample_id)
+            i = entry.index_of.get(id)
             if i is not None:
                 history.append({"step": step_n, "sample": self._sample(entry, i), "error": None})
         if not history:
-            raise _missing(f"no sample {sample_id!r} in {run}/{tag}")
+            raise _missing(f"no sample {id!r} in {run}/{tag}")
         return {
             "run": run,
             "tag": tag,
             "method": content.get("method"),
-            "id": sample_id,
+            "id": id,
             "history": history,
         }
 
     def deletion_curves_impl(
-        self, ctx, experiment, run=None, tag=None, step=None
+        self, ctx, experiment, *, run: str, tag: str | None = None, step: int | None = None
     ) -> dict[str, Any]:
         """Deletion curves of a run (all deletion tags, or one), at one step (default: latest)."""
         index = self._index(ctx, experiment)
         run = _check_run(run, index)
         tags = self._tags(index, run, metadata.DELETION)
-        if tag is not None and tag != "":
-            tag = _check_text(tag, "tag")
+        if tag is not None:
             if tag not in tags:
                 raise _missing(
                     f"unknown deletion_curve tag {tag!r} in run {run!r}; known: {_preview(tags)}"
                 )
             tags = {tag: tags[tag]}
-        if step is not None and step != "":
-            _parse_int(step, "step", *INT64)
         curves = []
         for name, content in tags.items():
             item: dict[str, Any] = {"tag": name, "kind": content.get("kind")}
@@ -578,16 +589,153 @@ class KerasRelevancePlugin(base_plugin.TBPlugin):
                     raise
                 curves.append({**item, "steps": sorted(series), "error": e.message})
                 continue
-            h = entry.payload.header
+            record = entry.header.to_json()
+            for key in ("summary", "num_samples", "kind"):
+                record.pop(key)
             curves.append(
-                {
-                    **item,
-                    "step": datum.step,
-                    "steps": sorted(series),
-                    "x": h.get("x", []),
-                    "curves": h.get("curves", {}),
-                    "random": h.get("random"),
-                    "error": None,
-                }
+                {**item, "step": datum.step, "steps": sorted(series), **record, "error": None}
             )
         return {"run": run, "deletion_curves": curves}
+
+    def aopc_impl(self, ctx, experiment, *, run: str, kind: str = "correct") -> dict[str, Any]:
+        """AOPC of each method at every logged step of the run's `kind` deletion curves.
+
+        Returns ``{method: [AopcPoint.to_json(), ...]}`` sorted by step; empty without deletion
+        curves of that kind. A step whose payload cannot be read is left out.
+        """
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        by_method: dict[str, dict[int, metadata.AopcPoint]] = {}
+        for name, content in self._tags(index, run, metadata.DELETION).items():
+            if content.get("error") or content.get("kind") != kind:
+                continue
+            for step_n, datum in self._series(ctx, experiment, run, name).items():
+                try:
+                    record = self._entry(experiment, run, name, datum, metadata.DELETION).header
+                except RouteError:
+                    continue
+                for method, value in record.aopc.items():
+                    area = None if record.area is None else record.area.get(method)
+                    by_method.setdefault(method, {})[step_n] = metadata.AopcPoint(
+                        step_n, value, record.n, area, record.random_aopc
+                    )
+        return {
+            method: [points[s].to_json() for s in sorted(points)]
+            for method, points in sorted(by_method.items())
+        }
+
+    def top_words_impl(
+        self,
+        ctx,
+        experiment,
+        *,
+        run: str,
+        tag: str | None = None,
+        method: str | None = None,
+        step: int | None = None,
+    ) -> dict[str, Any]:
+        """Top words per class of one method at one step, and at the logged step before it."""
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        tag, content = self._resolve_tag(index, run, tag, method, metadata.TOP_WORDS)
+        series = self._series(ctx, experiment, run, tag)
+        datum = self._pick_step(series, step, run, tag)
+        record = self._entry(experiment, run, tag, datum, metadata.TOP_WORDS).header
+        earlier = [s for s in series if s < datum.step]
+        previous = None
+        if earlier:
+            try:
+                previous = self._entry(
+                    experiment, run, tag, series[max(earlier)], metadata.TOP_WORDS
+                ).header
+            except RouteError:
+                previous = None
+        return {
+            "run": run,
+            "tag": tag,
+            "method": record.method or content.get("method"),
+            "step": datum.step,
+            "steps": sorted(series),
+            "n": record.n,
+            "class_names": record.class_names,
+            "classes": record.classes,
+            "previous": None
+            if previous is None
+            else {"step": max(earlier), "n": previous.n, "classes": previous.classes},
+        }
+
+    def _models(self, run: str) -> tuple[str, dict[str, Any]]:
+        """(models folder, its index.json) of a run, both inside the log directory."""
+        root = os.path.realpath(self._logdir) if self._logdir else ""
+        if not root or not os.path.isdir(root):
+            raise _missing("typing a sentence needs a local --logdir folder")
+        folder = os.path.realpath(os.path.join(root, run, "models"))
+        if not (folder + os.sep).startswith(root.rstrip(os.sep) + os.sep):
+            raise _bad(f"run {run!r} is not inside the log directory")
+        try:
+            with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+                index = json.load(f)
+        except FileNotFoundError:
+            raise _missing(
+                f"run {run!r} kept no model to explain typed text with: log it with "
+                "ExplanationLogger(keep_models=1) (the default) or model_path=..."
+            ) from None
+        except (OSError, ValueError) as e:
+            raise RouteError(422, f"run {run!r}: cannot read models/index.json: {e}") from None
+        if not isinstance(index, dict) or not isinstance(index.get("steps"), dict):
+            raise RouteError(422, f"run {run!r}: models/index.json has no steps")
+        return folder, index
+
+    def explain_impl(
+        self,
+        ctx,
+        experiment,
+        *,
+        run: str,
+        text: str,
+        methods: list[str],
+        step: int | None = None,
+    ) -> dict[str, Any]:
+        """Explain `text` with the model the run kept at `step` (default: the newest kept).
+
+        Returns ``{"run", "step", "tokens", "relevance": {method: [...]}, "logits", "target",
+        "class_names", "unknown"}``; the work runs in a worker process (`explain.WorkerPool`).
+        """
+        index = self._index(ctx, experiment)
+        run = _check_run(run, index)
+        folder, models = self._models(run)
+        steps = {}
+        for key, name in models["steps"].items():
+            if isinstance(name, str) and str(key).lstrip("-").isdigit() and len(str(key)) < 20:
+                steps[int(key)] = name
+        if not steps:
+            raise _missing(f"run {run!r} kept no model yet")
+        chosen = max(steps) if step is None else step
+        if chosen not in steps:
+            raise _missing(
+                f"no model kept for step {chosen} of run {run!r}; kept steps: {sorted(steps)}"
+            )
+        vocab = models.get("vocab")
+        reply = self.pool.ask(
+            run,
+            {
+                "model": os.path.join(folder, steps[chosen]),
+                "vocab": os.path.join(folder, vocab) if isinstance(vocab, str) else None,
+                "max_len": models.get("max_len"),
+                "text": text,
+                "methods": methods,
+            },
+        )
+        if reply.get("error"):
+            raise RouteError(422, reply["error"])
+        return {
+            "run": run,
+            "step": chosen,
+            "steps": sorted(steps),
+            "tokens": reply.get("tokens"),
+            "relevance": reply.get("relevance"),
+            "logits": reply.get("logits"),
+            "target": reply.get("target"),
+            "unknown": reply.get("unknown", []),
+            "class_names": models.get("class_names"),
+        }

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras_relevance_tb import metadata
 
-__all__ = ["token_heatmap", "deletion_curve"]
+__all__ = ["token_heatmap", "deletion_curve", "top_words"]
 
 
 def _num(x: Any) -> float | None:
@@ -71,6 +71,7 @@ def _heatmap_payload(
     classes = sorted(int(c) for c in scores)
     lengths = [len(t) for t in tokens]
     per_class: dict[int, list] = {}
+    max_abs: dict[str, float] = {}
     for c, arrays in scores.items():
         arrays = list(arrays)
         if len(arrays) != n:
@@ -86,6 +87,9 @@ def _heatmap_payload(
         flat = _nums(np.concatenate(cut)) if cut else []  # one vectorised pass per class
         bounds = np.cumsum([0, *lengths]).tolist()
         per_class[int(c)] = [flat[bounds[i] : bounds[i + 1]] for i in range(n)]
+        finite = np.abs(np.concatenate(cut)) if cut else np.zeros(0)
+        finite = finite[np.isfinite(finite)]
+        max_abs[str(int(c))] = _num(finite.max()) if finite.size else 0.0
     if sample_ids is None:
         ids = [str(i) for i in range(n)]
     else:
@@ -100,29 +104,27 @@ def _heatmap_payload(
         logits = [_nums(row) for row in logits]
         if len(logits) != n:
             raise ValueError(f"logits: expected {n} rows, got {len(logits)}")
-    samples = []
-    for i, toks in enumerate(tokens):
-        sample_scores = {str(c): per_class[c][i] for c in classes}
-        samples.append(
-            {
-                "id": ids[i],
-                "tokens": toks,
-                "label": None if labels is None else labels[i],
-                "prediction": None if predictions is None else predictions[i],
-                "logits": None if logits is None else logits[i],
-                "scores": sample_scores,
-            }
-        )
-    header = {
-        "summary": metadata.HEATMAP,
-        "method": str(method),
-        "classes": classes,
-        "class_names": None if class_names is None else [str(c) for c in class_names],
-        "num_samples": n,
-        "ids": ids,
-        "labels": labels,
-        "predictions": predictions,
-    }
+    samples = [
+        metadata.SampleRecord(
+            id=ids[i],
+            tokens=toks,
+            scores={str(c): per_class[c][i] for c in classes},
+            label=None if labels is None else labels[i],
+            prediction=None if predictions is None else predictions[i],
+            logits=None if logits is None else logits[i],
+        ).to_json()
+        for i, toks in enumerate(tokens)
+    ]
+    header = metadata.HeatmapHeader(
+        method=str(method),
+        classes=classes,
+        num_samples=n,
+        ids=ids,
+        class_names=None if class_names is None else [str(c) for c in class_names],
+        labels=labels,
+        predictions=predictions,
+        max_abs=max_abs,
+    ).to_json()
     return header, samples
 
 
@@ -201,6 +203,7 @@ def deletion_curve(
     random_mean: Sequence[float] | None = None,
     random_std: Sequence[float] | None = None,
     kind: str = "correct",
+    n: int | None = None,
 ) -> bool:
     """Writes word-deletion curves: accuracy after 0..K deleted words, one curve per method.
 
@@ -214,6 +217,10 @@ def deletion_curve(
         random_std: its standard deviation (drawn as a band), same length.
         kind: ``"correct"`` (delete most relevant first on correctly classified sentences) or
             ``"misclassified"`` (least relevant first on misclassified ones).
+        n: the number of sentences behind the curves (shown beside them).
+
+    The payload also holds each method's AOPC and its area to the random baseline
+    (`metadata.deletion_scores`), so that the dashboard can draw them over steps.
 
     Returns:
         True if written, False if there is no default summary writer.
@@ -246,13 +253,62 @@ def deletion_curve(
         random = {"mean": mean, "std": std}
     elif random_std is not None:
         raise ValueError("random_std given without random_mean")
-    header = {
-        "summary": metadata.DELETION,
-        "kind": kind,
-        "num_samples": 0,
-        "x": xs,
-        "curves": out,
-        "random": random,
-    }
+    if n is not None and (isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 0):
+        raise ValueError(f"n must be a count of sentences, got {n!r}")
+    header = metadata.DeletionRecord.build(
+        kind, xs, out, random, None if n is None else int(n)
+    ).to_json()
     md = metadata.create_summary_metadata(metadata.DELETION, kind=kind, description=description)
     return _write(name, (header, None), step, md, "deletion_curve_summary")
+
+
+def top_words(
+    name: str,
+    words: Mapping[int, Mapping[str, Sequence[tuple[str, float, int]]]],
+    step: int | None = None,
+    description: str | None = None,
+    *,
+    method: str,
+    n: int | None = None,
+    class_names: Sequence[str] | None = None,
+) -> bool:
+    """Writes the words with the highest / lowest mean relevance per class over a data set.
+
+    Args:
+        name: summary name (tag), e.g. ``"top_words/lrp"``.
+        words: ``{class: {"most": [(word, mean relevance, count), ...], "least": [...]}}``, as
+            `keras_relevance.evaluation.top_words` returns it.
+        step: int64-castable step; defaults to ``tf.summary.experimental.get_step()``.
+        description: optional Markdown description.
+        method: the explanation method.
+        n: the number of sentences the words were counted in.
+        class_names: optional names indexed by class id.
+
+    Returns:
+        True if written, False if there is no default summary writer.
+
+    >>> top_words("top_words/lrp", {1: {"most": [("great", 0.8, 3)], "least": []}},
+    ...           step=0, method="lrp")  # doctest: +SKIP
+    True
+    """
+    if not isinstance(words, Mapping):
+        raise ValueError("words must be a dict {class: {'most': [...], 'least': [...]}}")
+    classes = {}
+    for c, lists in words.items():
+        classes[str(int(c))] = {
+            end: [
+                {"word": str(w), "mean": _num(v), "count": int(k)}
+                for w, v, k in (lists.get(end) or ())
+            ]
+            for end in ("most", "least")
+        }
+    record = metadata.TopWordsRecord(
+        method=str(method),
+        classes=classes,
+        n=None if n is None else int(n),
+        class_names=None if class_names is None else [str(c) for c in class_names],
+    )
+    md = metadata.create_summary_metadata(
+        metadata.TOP_WORDS, method=str(method), description=description
+    )
+    return _write(name, (record.to_json(), None), step, md, "top_words_summary")

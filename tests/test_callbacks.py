@@ -1,5 +1,6 @@
 """ExplanationLogger on a tiny bi-LSTM: events read back, failing methods, beside TensorBoard."""
 
+import json
 import os
 import warnings
 from pathlib import Path
@@ -61,6 +62,8 @@ def read_run(run_dir):
     acc.Reload()
     out = {}
     for tag in acc.Tags()["tensors"]:
+        if acc.SummaryMetadata(tag).plugin_data.plugin_name != metadata.PLUGIN_NAME:
+            continue  # stock dashboards' images and scalars
         out[tag] = {
             event.step: metadata.parse_payload(event.tensor_proto.string_val[0])
             for event in acc.Tensors(tag)
@@ -260,6 +263,48 @@ def test_deletion_curves_logged(tmp_path, vocab, data, model):
         assert set(payload["curves"]) == {"sa"}
         assert payload["x"] == [0, 1, 2, 3, 4, 5]
         assert len(payload["random"]["mean"]) == 6 and len(payload["random"]["std"]) == 6
+        # n sentences behind the curve; AOPC and area to random from the formula, in NumPy
+        predicted = model.predict(x[:8], verbose=0).argmax(-1)
+        correct = int((predicted == y[:8]).sum())
+        assert payload["n"] == (correct if payload["kind"] == "correct" else 8 - correct)
+        curve = np.asarray(payload["curves"]["sa"], np.float64)
+        rnd = np.asarray(payload["random"]["mean"], np.float64)
+        sign = 1.0 if payload["kind"] == "correct" else -1.0
+        assert payload["aopc"]["sa"] == pytest.approx((sign * (curve[0] - curve)).mean(), abs=1e-6)
+        assert payload["area"]["sa"] == pytest.approx((sign * (rnd - curve)).mean(), abs=1e-6)
+
+
+def test_top_words_logged_per_class_with_counts(tmp_path, vocab, data, model):
+    from keras_relevance.explainer import Explainer
+
+    x, y = data
+    logger = ExplanationLogger(
+        tmp_path, SAMPLES[:1], methods=("sa",), vocabulary=vocab, class_names=["neg", "pos"],
+        summary_data=(x[:12], y[:12]), top_k=3,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ExplanationWarning)
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    payload = read_run(tmp_path / "explanations")["top_words/sa"][0]
+    assert payload["n"] == 12 and payload["class_names"] == ["neg", "pos"]
+    # independent: explain for the predicted class, pool each word's relevance per class
+    ids = x[:12]
+    predicted = model.predict(ids, verbose=0).argmax(-1)
+    relevance = Explainer(model).explain(ids, method="sa", target=predicted).relevance
+    pooled = {}
+    for row, rel, c in zip(ids, relevance, predicted, strict=True):
+        for t, r in zip(row, rel, strict=True):
+            if t:
+                pooled.setdefault(int(c), {}).setdefault(vocab.id_to_token(int(t)), []).append(r)
+    for c, words in pooled.items():
+        stats = sorted(
+            ((w, np.mean(v, dtype=np.float64), len(v)) for w, v in words.items() if len(v) >= 2),
+            key=lambda s: (-s[1], s[0]),
+        )[:3]
+        logged = payload["classes"][str(c)]["most"]
+        assert [d["word"] for d in logged] == [w for w, _, _ in stats]
+        assert [d["count"] for d in logged] == [k for _, _, k in stats]
+        assert [d["mean"] for d in logged] == pytest.approx([m for _, m, _ in stats], rel=1e-4)
 
 
 # ---- examples/demo.py (`make demo`) ----------------------------------------------------------
@@ -307,7 +352,26 @@ def test_demo_embedded_data_no_serve(tmp_path, capsys):
         ]
     )
     assert code == 0
-    _check_demo_logdir(logdir, capsys)
+    events = _check_demo_logdir(logdir, capsys)
+    # the embedded data gets deletion curves too, on its dev split (not its test split)
+    assert {"deletion/correct", "deletion/misclassified"} & set(events)
+    assert not {t for t, _ in demo.EMBEDDED_DEV} & {t for t, _ in demo.EMBEDDED_TEST}
+    assert json.loads((logdir / "model.meta.json").read_text())["class_names"] == demo.CLASS_NAMES
+
+
+def test_demo_refuses_a_busy_port_before_training(tmp_path, capsys):
+    import socket
+
+    demo = _demo_module()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        argv = ["--data", str(tmp_path / "none"), "--logdir", str(tmp_path / "r"), "--port"]
+        assert demo.main([*argv, str(port)]) == 2
+    err = capsys.readouterr().err
+    assert f"port {port} on 127.0.0.1 is busy" in err and f"PORT={port + 1}" in err
+    assert not (tmp_path / "r").exists()  # refused before training
 
 
 @pytest.mark.slow
@@ -381,6 +445,9 @@ def test_stock_dashboards_images_and_scalars(tmp_path, vocab, data, model):
                 tag = f"deletion/{kind}/{name}/k={int(k)}"
                 assert scalar(tag) == pytest.approx(value, abs=1e-6)
             assert scalar(f"deletion/{kind}/{name}/mean") == pytest.approx(np.mean(curve), 1e-6)
+            sign = 1.0 if kind == "correct" else -1.0
+            aopc = np.mean([sign * (curve[0] - v) for v in curve])
+            assert scalar(f"deletion/{kind}/{name}/aopc") == pytest.approx(aopc, abs=1e-5)
     assert plugin | scalars | set(images) == set(tags)
 
 

@@ -1,5 +1,6 @@
 """The `keras-relevance` command on a saved tiny model: output, HTML, exit codes."""
 
+import os
 import shutil
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_relevance.cli import find_vocabulary, main
+from keras_relevance.cli import find_metadata, find_vocabulary, main, write_metadata
 from keras_relevance.text import Vocabulary
 
 TEXTS = ["a good film", "a bad film", "good fun", "dull and bad", "very good", "boring plot"]
@@ -33,6 +34,7 @@ def saved(tmp_path_factory):
     model(vocab.encode(TEXTS))
     model.save(folder / "model.keras")
     vocab.save(folder / "model.vocab.json")
+    write_metadata(folder / "model.keras", ["neg", "pos"])
     ORIGINAL["model"] = model  # the in-memory original, to compare scores with
     return folder / "model.keras"
 
@@ -72,9 +74,9 @@ def test_target_and_plain_output_match_the_explainer(saved, capsys):
     from keras_relevance.explainer import Explainer
 
     code = main(["explain", str(saved), "--text", "Very good", "--method", "sa", "--target", "1"])
-    label, line = capsys.readouterr().out.splitlines()
-    assert code == 0
-    assert label.startswith("sa, class 1 (logit ")
+    classes, label, line = capsys.readouterr().out.splitlines()
+    assert code == 0 and classes == "classes: 0 neg, 1 pos"
+    assert label.startswith("sa, class 1 (pos): logit ")
     assert "\x1b[" not in line  # not a terminal: plain scores
     assert [part.split("(")[0] for part in line.split()] == ["very", "good"]
     printed = [float(part.split("(")[1].rstrip(")")) for part in line.split()]
@@ -83,6 +85,34 @@ def test_target_and_plain_output_match_the_explainer(saved, capsys):
         vocab.encode(["very good"]), method="sa", target=1
     )
     np.testing.assert_allclose(printed, expected.relevance[0], rtol=1e-3)
+
+
+def test_class_names_from_metadata_and_unknown_words_warned(saved, capsys):
+    assert find_metadata(saved).name == "model.meta.json"
+    text = "An utterly good heartfelt film"
+    code = main(["explain", str(saved), "--text", text, "--method", "sa"])
+    out, err = capsys.readouterr()
+    assert code == 0
+    assert out.splitlines()[0] == "classes: 0 neg, 1 pos"
+    assert "(neg)" in out or "(pos)" in out
+    assert "3 of 5 words not in the vocabulary" in err
+    assert "'an', 'utterly', 'heartfelt'" in err
+
+
+def test_module_prints_no_tensorflow_log_lines(saved):
+    """`python -m keras_relevance.cli` at the default verbosity: our lines only on stderr."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_relevance.cli", "explain", str(saved), "--text",
+         "good zzz", "--method", "sa"],
+        capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "keras-relevance: warning: text 1: 1 of 2 words not in the vocabulary, scored as "
+        "<unk>: 'zzz'"
+    ]
+    assert result.stdout.startswith("classes: 0 neg, 1 pos\n")
 
 
 def _error(capsys):

@@ -482,6 +482,7 @@ def test_explainable_twin():
     assert isinstance(unbuilt, ExplainableLSTM) and not unbuilt.built
 
 
+@keras.saving.register_keras_serializable(package="tests")  # Bidirectional copies it by config
 class _CustomCell(keras.layers.Layer):
     def __init__(self, units=2, **kwargs):
         super().__init__(**kwargs)
@@ -496,20 +497,45 @@ class _CustomCell(keras.layers.Layer):
         return h, [h]
 
 
+class _MyLSTM(keras.layers.LSTM):
+    """A user's subclass: its `call` may differ, so it gets no twin."""
+
+
 @pytest.mark.parametrize(
     ("layer", "name"),
     [
         (keras.layers.RNN(_CustomCell(), name="custom_rnn"), "custom_rnn"),
-        (keras.layers.SimpleRNN(2, name="simple"), "simple"),
-        (keras.layers.Bidirectional(keras.layers.SimpleRNN(2), name="bidi_simple"), "simple"),
+        (keras.layers.Bidirectional(keras.layers.RNN(_CustomCell(), name="inner")), "inner"),
+        (_MyLSTM(2, name="my_lstm"), "my_lstm"),
     ],
 )
 def test_make_explainable_names_unconvertible_layer(layer, name):
-    model = keras.Sequential([keras.Input((TIME, DIM)), layer, keras.layers.Dense(2)])
+    model = keras.Sequential(
+        [keras.Input((TIME, DIM)), keras.layers.LSTM(2, return_sequences=True), layer]
+    )
     with pytest.raises(ValueError, match=rf"{name}.*cannot be made explainable"):
         make_explainable(model)
     with pytest.raises(ValueError, match="cannot be made explainable"):
         explainable_twin(layer)
+
+
+def test_make_explainable_keeps_simple_rnn():
+    simple = keras.layers.SimpleRNN(2, return_sequences=True)
+    bidi = keras.layers.Bidirectional(keras.layers.SimpleRNN(2))
+    only_simple = keras.Sequential(
+        [keras.Input((TIME, DIM)), simple, bidi, keras.layers.Dense(2)], name="only_simple"
+    )
+    with pytest.raises(ValueError, match="'only_simple' has no LSTM or GRU"):
+        make_explainable(only_simple)
+    simple = keras.layers.SimpleRNN(3, return_sequences=True, name="simple")
+    model = keras.Sequential([keras.Input((TIME, DIM)), simple, keras.layers.GRU(3)])
+    converted = make_explainable(model)
+    assert type(converted.layers[0]) is keras.layers.SimpleRNN
+    assert type(converted.layers[1]) is ExplainableGRU
+    x = _inputs("float32")
+    _close(converted(x), model(x), 0)
+    with pytest.raises(ValueError, match="'simple'.*cannot be made explainable"):
+        explainable_twin(simple)  # there is no twin to give
 
 
 def test_make_explainable_without_rnn():

@@ -156,7 +156,7 @@ def test_lime_bad_options(gru):
 
 def test_no_retracing(gru):
     gru.explain(IDS, method="occlusion")
-    fn = target_score_fn(gru.chain)
+    fn = target_score_fn(gru.chain).traced
     count = fn.experimental_get_tracing_count()
     for ids in (IDS[:1, :2], np.ones((5, 9), np.int32)):
         gru.explain(ids, method="occlusion")

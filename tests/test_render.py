@@ -1,5 +1,6 @@
 """HTML and terminal heatmaps: escaping, colour sign and intensity against hand-computed values."""
 
+import math
 import re
 from types import SimpleNamespace
 
@@ -50,9 +51,25 @@ def test_html_colors_and_titles():
     out = render.to_html(["good", "bad", "film"], [2.0, -1.0, 0.0])
     assert out.startswith('<div class="kr-heatmap"')
     backgrounds = re.findall(r"background-color: (rgb\([^)]*\))", out)
-    assert backgrounds == ["rgb(255, 0, 0)", "rgb(128, 128, 255)", "rgb(255, 255, 255)"]
-    assert re.findall(r'title="([^"]*)"', out) == ["good: +2", "bad: -1", "film: +0"]
+
+    def mix(end, a):  # the dashboard's palette (index.js tokenColor)
+        return "rgb({}, {}, {})".format(*(math.floor(255 + (c - 255) * a + 0.5) for c in end))
+
+    assert backgrounds == [mix((214, 39, 40), 1.0), mix((31, 119, 180), 0.5), "rgb(255, 255, 255)"]
+    titles = re.findall(r'title="([^"]*)"', out)
+    assert titles == ["good: +2", "bad: -1", "film: +0", "|value| at full colour"]
+    assert "±2</span></div>" in out  # the sentence's scale, as the dashboard shows it
     assert "<style" not in out and "<script" not in out  # inline CSS only
+
+
+def test_html_legend_names_the_class_and_its_ends(tmp_path):
+    heatmaps = [render.Heatmap(["a", "<b>"], [1.0, -0.2], class_name="<pos>", max_abs=1.5)]
+    text = open(render.write_html(tmp_path / "x.html", *heatmaps), encoding="utf-8").read()
+    assert "supports &lt;pos&gt;" in text and "speaks against &lt;pos&gt;" in text
+    assert "+1.5" in text and "−1.5" in text and "<b>" not in text
+    mixed = [render.Heatmap(["a"], [1.0], class_name=c) for c in ("neg", "pos")]
+    text = open(render.write_html(tmp_path / "y.html", *mixed), encoding="utf-8").read()
+    assert "supports the explained class" in text and "its largest |value|" in text
 
 
 def test_html_length_mismatch():

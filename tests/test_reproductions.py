@@ -100,6 +100,36 @@ def test_arras2017_binary_accuracy_definition():
     assert out["binary_accuracy_argmax"] == pytest.approx(1 / 3)
 
 
+def test_seeded_summaries_by_hand():
+    """The seed / interval helpers every reproduction uses, on hand-made per-text hits."""
+    common = arras2017.common
+    x = [0, 1, 2]
+
+    def result(correct_hits, random_hits):
+        return {"x": x, "correct": {"index": np.arange(len(correct_hits)),
+                                    "hits": {"lrp": np.array(correct_hits, bool)},
+                                    "random_hits": np.array(random_hits, float)},
+                "misclassified": {"index": np.arange(0), "hits": {}, "random_hits": None}}
+
+    runs = [result([[1, 0, 0], [1, 1, 0]], [[1, 1, 1], [1, 1, 0.5]]),
+            result([[1, 0, 0], [1, 0, 0]], [[1, 1, 1], [1, 1, 1]])]
+    out = common.seeded_deletion(runs, None, ["lrp"])
+    area = out["correct"]["area"]
+    # seed 0: lrp areas (0 + 0)/2 = 0 and (1 + 0)/2 = 0.5 → 0.25; seed 1: 0 → mean 0.125
+    assert area["lrp"]["per_seed"] == [0.25, 0.0] and area["lrp"]["mean"] == 0.125
+    assert area["random"]["mean"] == pytest.approx(((1 + 0.75) / 2 + 1.0) / 2)  # 0.875, 1
+    assert out["correct"]["best_to_worst"] == ["lrp", "random"]
+    assert out["correct"]["separated"] == [["lrp", "random"]]
+    assert out["correct"]["n_per_seed"] == [2, 2] and out["misclassified"]["area"] == {}
+    sub = common.seeded_deletion(runs, [np.array([True, False])] * 2, ["lrp"])
+    assert sub["correct"]["area"]["lrp"]["per_seed"] == [0.0, 0.0]
+    acc = common.accuracy_summary(0.5, [np.array([1, 0, 1, 1]), np.array([0, 0, 1, 1])])
+    assert acc["paper"] == 0.5 and acc["per_seed"] == [0.75, 0.5]
+    assert acc["mean"] == pytest.approx(0.625) and acc["ci"][0] <= 0.625 <= acc["ci"][1]
+    assert "lrp" in common.seeded_deletion_markdown(out)
+    assert "hits" not in common.strip_hits(runs[0])["correct"]
+
+
 # ------------------------------------------------------------------------------- Arras 2016
 def _two_newsgroups(data_dir, per_group=250):
     """alt.atheism vs comp.graphics from the start of the by-date tarball (fast: no full scan)."""

@@ -134,12 +134,13 @@ def test_texts_passed_as_ids_are_a_type_error(ex):
 def test_unsupported_layer_named_by_lrp_and_reat_gradients_still_work(vocab):
     model = _build("float32", lambda: [
         keras.layers.Embedding(len(vocab), 4, mask_zero=True),
-        keras.layers.SimpleRNN(3),
+        keras.layers.Lambda(lambda x: x * 1.0, name="scaled"),
+        keras.layers.GRU(3),
         keras.layers.Dense(2),
     ])  # fmt: skip
     ex = Explainer(model)
     ids = vocab.encode(["a good film"])
-    with pytest.raises(ValueError, match=r"simple_rnn.*SimpleRNN.*Supported layers"):
+    with pytest.raises(ValueError, match=r"scaled.*Lambda.*Supported layers.*register_rule"):
         ex.explain(ids, method="lrp")
     with pytest.raises(ValueError, match="REAT cannot explain"):
         ex.explain(ids, method="reat")
@@ -385,8 +386,8 @@ def test_payload_that_is_not_json_is_an_error_for_that_step_only(tmp_path):
                          metadata=md)
     writer.close()
     p = _plugin(tmp_path)
-    assert p.heatmaps_impl(CTX, "", run="run", method="lrp", step="0")["samples"]
-    for step, match in (("1", "not JSON"), ("2", "unknown summary type")):
+    assert p.heatmaps_impl(CTX, "", run="run", method="lrp", step=0)["samples"]
+    for step, match in ((1, "not JSON"), (2, "unknown summary type")):
         with pytest.raises(RouteError, match=match) as info:
             p.heatmaps_impl(CTX, "", run="run", method="lrp", step=step)
         assert info.value.code == 422

@@ -41,6 +41,27 @@ def _curve(kind, i):
     return fall if kind == "correct" else [1.0 - v for v in fall]
 
 
+def _top_words(m, step):
+    """Logged top words: the order of two words swaps after step 5, a word is new at step 9."""
+    late = step > 5
+    most = [("great", 0.9, 4), ("fun", 0.5 + m, 3)] if late else [("fun", 0.5 + m, 3)]
+    if step >= 9:
+        most.append((HOSTILE, 0.1, 2))
+    return {1: {"most": most, "least": [("dull", -0.7, 5)]}, 0: {"most": [("dull", 0.8, 5)]}}
+
+
+def _n_sentences(kind, step):
+    return 40 + step if kind == "correct" else 7
+
+
+def _aopc_and_area(kind, method_index, step):
+    """AOPC and area to random from the curve formulas, in float64 NumPy (not the plugin's code)."""
+    curve = np.array(_curve(kind, method_index), np.float64)
+    rnd = np.array(_curve(kind, -1.5), np.float64)
+    sign = 1.0 if kind == "correct" else -1.0
+    return (sign * (curve[0] - curve)).mean(), (sign * (rnd - curve)).mean()
+
+
 def _relevance(length, c, m, step):
     """Logged relevance: signed, different per class, method (m) and step; exact to recompute."""
     base = np.linspace(-1.0, 1.0, length) * (1 if c else -1) * (1 + m) * (1 + step / 10)
@@ -74,7 +95,13 @@ def _write_run(run_dir, steps=STEPS, methods=METHODS):
                     random_mean=_curve(kind, -1.5),
                     random_std=[0.0, 0.05, 0.07, 0.08],
                     kind=kind,
+                    n=_n_sentences(kind, step),
                 )
+            for m, method in enumerate(methods):
+                assert summary.top_words(
+                    f"top_words/{method}", _top_words(m, step), step=step, method=method, n=50,
+                    class_names=["negative", "positive"],
+                )  # fmt: skip
     writer.close()
 
 
@@ -229,22 +256,20 @@ def test_heatmaps_pages_steps_filters(tb_plugin):
     assert s0["label"] == 1 and s0["prediction"] == 1
     expected = _relevance(4, 1, METHODS.index("sa"), STEPS[-1])
     assert s0["scores"]["1"] == pytest.approx(expected, rel=1e-5)
-    page = tb_plugin.heatmaps_impl(
-        CTX, "", run="train", method="sa", step="5", offset="1", limit="1"
-    )
+    page = tb_plugin.heatmaps_impl(CTX, "", run="train", method="sa", step=5, offset=1, limit=1)
     assert page["step"] == 5 and [s["id"] for s in page["samples"]] == ["s1"]
     assert page["total"] == 3
     assert page["samples"][0]["scores"]["0"] == pytest.approx(_relevance(6, 0, 1, 5), rel=1e-5)
     wrong = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", filter="misclassified")
     assert [s["id"] for s in wrong["samples"]] == ["s2"] and wrong["total"] == 1
-    only = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", target="0")
+    only = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", target=0)
     assert list(only["samples"][0]["scores"]) == ["0"]
-    past = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", offset="10")
+    past = tb_plugin.heatmaps_impl(CTX, "", run="train", method="lrp", offset=10)
     assert past["samples"] == [] and past["total"] == 3
 
 
 def test_sample_side_by_side_and_history(tb_plugin):
-    side = tb_plugin.sample_impl(CTX, "", run="train", id="s1", step="2")
+    side = tb_plugin.sample_impl(CTX, "", run="train", id="s1", step=2)
     assert side["step"] == 2
     assert [m["method"] for m in side["methods"]] == ["lrp", "reat", "sa"]
     for m in side["methods"]:
@@ -262,53 +287,92 @@ def test_deletion_curves(tb_plugin):
     assert curves["correct"]["x"] == [0, 1, 2, 3]
     assert curves["correct"]["curves"]["sa"] == pytest.approx(_curve("correct", 1))
     assert curves["misclassified"]["random"]["std"] == pytest.approx([0.0, 0.05, 0.07, 0.08])
-    one = tb_plugin.deletion_curves_impl(CTX, "", run="eval", tag="deletion/correct", step="0")
+    one = tb_plugin.deletion_curves_impl(CTX, "", run="eval", tag="deletion/correct", step=0)
     assert [c["step"] for c in one["deletion_curves"]] == [0]
 
 
+def test_aopc_over_steps(tb_plugin):
+    for kind in metadata.DELETION_KINDS:
+        body = tb_plugin.aopc_impl(CTX, "", run="train", kind=kind)
+        assert sorted(body) == sorted(METHODS)
+        for i, method in enumerate(METHODS):
+            points = body[method]
+            assert [p["step"] for p in points] == list(STEPS)
+            aopc, area = _aopc_and_area(kind, i, 0)
+            for p in points:
+                assert p["aopc"] == pytest.approx(aopc, abs=1e-6)
+                assert p["area"] == pytest.approx(area, abs=1e-6)
+                assert p["n"] == _n_sentences(kind, p["step"])
+    assert tb_plugin.handle("/aopc", CTX, "", {"run": "eval"})["lrp"][0]["step"] == 0
+    curves = tb_plugin.deletion_curves_impl(CTX, "", run="train", tag="deletion/correct", step=5)
+    (item,) = curves["deletion_curves"]
+    assert item["n"] == 45
+    assert item["aopc"]["sa"] == pytest.approx(_aopc_and_area("correct", 1, 5)[0])
+
+
+def test_top_words_with_previous_step(tb_plugin):
+    body = tb_plugin.top_words_impl(CTX, "", run="train", method="sa", step=9)
+    assert body["step"] == 9 and body["previous"]["step"] == 7 and body["n"] == 50
+    most = body["classes"]["1"]["most"]
+    assert [(d["word"], d["count"]) for d in most] == [("great", 4), ("fun", 3), (HOSTILE, 2)]
+    assert most[1]["mean"] == pytest.approx(1.5)
+    assert [d["word"] for d in body["previous"]["classes"]["1"]["most"]] == ["great", "fun"]
+    first = tb_plugin.top_words_impl(CTX, "", run="train", method="lrp", step=0)
+    assert first["previous"] is None
+    listing = tb_plugin.runs_impl(CTX, "")["runs"][1]
+    assert [t["tag"] for t in listing["top_words"]] == [f"top_words/{m}" for m in sorted(METHODS)]
+
+
 BAD_REQUESTS = [
-    ("heatmaps_impl", {"run": "../../etc", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "/etc/passwd", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "train/../../x", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "C:\\x", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "nope", "tag": "heatmap/lrp"}, 404),
-    ("heatmaps_impl", {"run": None, "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "train\x00", "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "x" * 10_000, "tag": "heatmap/lrp"}, 400),
-    ("heatmaps_impl", {"run": "train"}, 400),
-    ("heatmaps_impl", {"run": "train", "tag": "heatmap/nope"}, 404),
-    ("heatmaps_impl", {"run": "train", "tag": "deletion/correct"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "<script>"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "nope"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "3"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "1e3"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "9" * 40}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "step": "99999999999999999999"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "offset": "-1"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "offset": "1" * 30}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "0"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "100000"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "limit": "ten"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "filter": "odd"}, 400),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "target": "7"}, 404),
-    ("heatmaps_impl", {"run": "train", "method": "lrp", "target": "x"}, 400),
-    ("sample_impl", {"run": "train", "id": "nope"}, 404),
-    ("sample_impl", {"run": "train", "id": None}, 400),
-    ("sample_impl", {"run": "../../etc", "id": "s0"}, 400),
-    ("sample_impl", {"run": "train", "id": "s0", "step": "4"}, 404),
-    ("sample_history_impl", {"run": "train", "method": "lrp", "id": "nope"}, 404),
-    ("deletion_curves_impl", {"run": "train", "tag": "heatmap/lrp"}, 404),
-    ("deletion_curves_impl", {"run": "train", "step": "x"}, 400),
-    ("deletion_curves_impl", {"run": "train", "tag": "deletion/correct", "step": "3"}, 404),
+    ("/heatmaps", {"run": "../../etc", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "/etc/passwd", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "train/../../x", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "C:\\x", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "nope", "tag": "heatmap/lrp"}, 404),
+    ("/heatmaps", {"run": None, "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "train\x00", "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "x" * 10_000, "tag": "heatmap/lrp"}, 400),
+    ("/heatmaps", {"run": "train"}, 400),
+    ("/heatmaps", {"run": "train", "tag": "heatmap/nope"}, 404),
+    ("/heatmaps", {"run": "train", "tag": "deletion/correct"}, 404),
+    ("/heatmaps", {"run": "train", "method": "<script>"}, 400),
+    ("/heatmaps", {"run": "train", "method": "nope"}, 404),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "3"}, 404),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "1e3"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "9" * 40}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "step": "99999999999999999999"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "offset": "-1"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "offset": "1" * 30}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "limit": "0"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "limit": "100000"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "limit": "ten"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "filter": "odd"}, 400),
+    ("/heatmaps", {"run": "train", "method": "lrp", "class": "7"}, 404),
+    ("/heatmaps", {"run": "train", "method": "lrp", "class": "x"}, 400),
+    ("/sample", {"run": "train", "id": "nope"}, 404),
+    ("/sample", {"run": "train", "id": None}, 400),
+    ("/sample", {"run": "../../etc", "id": "s0"}, 400),
+    ("/sample", {"run": "train", "id": "s0", "step": "4"}, 404),
+    ("/sample_history", {"run": "train", "method": "lrp", "id": "nope"}, 404),
+    ("/deletion_curves", {"run": "train", "tag": "heatmap/lrp"}, 404),
+    ("/deletion_curves", {"run": "train", "step": "x"}, 400),
+    ("/deletion_curves", {"run": "train", "tag": "deletion/correct", "step": "3"}, 404),
+    ("/aopc", {"run": "train", "kind": "other"}, 400),
+    ("/aopc", {"run": "nope"}, 404),
+    ("/aopc", {"run": "../x"}, 400),
+    ("/top_words", {"run": "train"}, 400),
+    ("/top_words", {"run": "train", "method": "nope"}, 404),
+    ("/top_words", {"run": "train", "method": "lrp", "step": "3"}, 404),
 ]
 
 
-@pytest.mark.parametrize(("impl", "args", "code"), BAD_REQUESTS)
-def test_bad_requests_are_4xx_with_a_message(tb_plugin, impl, args, code):
+@pytest.mark.parametrize(("route", "args", "code"), BAD_REQUESTS)
+def test_bad_requests_are_4xx_with_a_message(tb_plugin, route, args, code):
+    """Raw query strings through the route's parser (`params.parse`) and its `*_impl`."""
     from keras_relevance_tb.plugin import RouteError
 
     with pytest.raises(RouteError) as info:
-        getattr(tb_plugin, impl)(CTX, "", **args)
+        tb_plugin.handle(route, CTX, "", args)
     assert info.value.code == code
     assert info.value.message
 
@@ -372,13 +436,12 @@ def _get(url):
     return status, body, ctype
 
 
-@pytest.fixture(scope="module")
-def tensorboard_url(logdir, tmp_path_factory):
-    log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+def _start_tensorboard(logdir, log, reload_interval=0, runs=2):
+    """(process, url) of a `tensorboard` serving `logdir` once it lists `runs` runs of ours."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     cmd = [
         sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir), "--port", "0",
-        "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", "0",
+        "--host", "127.0.0.1", "--load_fast=false", "--reload_interval", str(reload_interval),
     ]  # fmt: skip  (no --samples_per_plugin: the entry-point loader keeps every step)
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -397,20 +460,35 @@ def tensorboard_url(logdir, tmp_path_factory):
         while True:  # the first load runs in the background: wait until our data is listed
             status, listing, _ = _get(f"{url}/data/plugins_listing")
             if status == 200 and listing.get(metadata.PLUGIN_NAME, {}).get("enabled"):
-                status, runs, _ = _get(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/runs")
-                if status == 200 and len(runs["runs"]) == 2:
+                status, body, _ = _get(f"{url}/data/plugin/{metadata.PLUGIN_NAME}/runs")
+                if status == 200 and len(body["runs"]) == runs:
                     break
             if time.monotonic() > deadline:
                 pytest.fail(f"keras_relevance never became active: {listing}")
             time.sleep(0.3)
+    except BaseException:
+        _stop(proc)
+        raise
+    return proc, url
+
+
+def _stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.fixture(scope="module")
+def tensorboard_url(logdir, tmp_path_factory):
+    log = tmp_path_factory.mktemp("tensorboard") / "tensorboard.log"
+    proc, url = _start_tensorboard(logdir, log)
+    try:
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        _stop(proc)
 
 
 def test_server_lists_the_plugin_as_active(tensorboard_url):
@@ -489,11 +567,15 @@ class _Dom(HTMLParser):
     def __init__(self):
         super().__init__()
         self.elements, self.rows, self.spans = [], {}, []
+        self.svg = None  # classes of the <svg> being read (charts do not nest)
         self._row, self._row_depth, self._depth, self._span = None, 0, 0, None
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
         classes = (a.get("class") or "").split()
+        if tag == "svg":
+            self.svg = classes
+        a["_svg"] = self.svg
         self.elements.append((tag, classes, a))
         self._depth += 1
         if tag == "div" and "kr-row" in classes:
@@ -558,8 +640,29 @@ def test_dashboard_renders_heatmaps_and_deletion_chart(tensorboard_url, tb_plugi
     # Deletion curves: one SVG per kind, a line per method plus random and its band.
     charts = [e for e in dom.elements if e[0] == "svg" and "kr-deletion-chart" in e[1]]
     assert len(charts) == 2
-    lines = [e[2]["data-method"] for e in dom.elements if e[0] == "path" and "kr-line" in e[1]]
+    lines = [
+        e[2]["data-method"]
+        for e in dom.elements
+        if e[0] == "path" and "kr-line" in e[1] and "kr-deletion-chart" in e[2]["_svg"]
+    ]
     assert sorted(lines) == sorted([*METHODS, "random"] * 2)
+    # AOPC over steps: one line per method through the logged values, and the random baseline.
+    aopc = {
+        e[2]["data-method"]: e[2].get("data-values")
+        for e in dom.elements
+        if e[0] == "path" and "kr-line" in e[1] and "kr-aopc-chart" in e[2]["_svg"]
+    }
+    assert sorted(aopc) == sorted([*METHODS, "random"])
+    for i, method in enumerate(METHODS):
+        points = [p.split(":") for p in aopc[method].split()]
+        assert [int(step) for step, _ in points] == list(STEPS)
+        expected, _ = _aopc_and_area("correct", i, 0)
+        assert [float(v) for _, v in points] == pytest.approx([expected] * len(STEPS), abs=1e-6)
+    assert "n = 70 sentences" in dom_text  # 40 + the latest step (30)
+    # Top words of the current method (lrp) at the latest step, with their changes
+    words = [e for e in dom.elements if e[0] == "ol" and "kr-word-list" in e[1]]
+    assert [e[2]["data-class"] for e in words] == ["0", "1"]
+    assert "supports positive" in dom_text and "×4" in dom_text
     assert [e for e in dom.elements if e[0] == "polygon" and "kr-band" in e[1]]
 
     ARTIFACTS.mkdir(exist_ok=True)
@@ -580,3 +683,78 @@ def test_loader_keeps_every_step_unless_the_user_chose():
     flags = argparse.Namespace(samples_per_plugin={metadata.PLUGIN_NAME: 5})
     KerasRelevanceLoader().fix_flags(flags)
     assert flags.samples_per_plugin == {metadata.PLUGIN_NAME: 5}
+
+
+@needs_chromium
+@pytest.mark.browser
+def test_dashboard_is_live_and_scales_as_computed(tmp_path):
+    """A page opened on steps 0-1 shows step 2 once it is written (no reload); switching the
+    colour scale recolours the tokens exactly as computed here from the logged values."""
+    from _cdp import Browser
+
+    run_dir = tmp_path / "logs" / "live"
+    tokens = _sentences()
+    writer = tf.summary.create_file_writer(str(run_dir))
+
+    def write(step):
+        with writer.as_default():
+            scores = {c: [_relevance(len(t), c, 0, step) for t in tokens] for c in (0, 1)}
+            summary.token_heatmap("heatmap/lrp", tokens, scores, step=step, method="lrp",
+                                  labels=[1, 0, 1], predictions=[1, 0, 0],
+                                  class_names=["negative", "positive"])
+        writer.flush()
+
+    write(0)
+    write(1)
+    proc, url = _start_tensorboard(tmp_path / "logs", tmp_path / "tb.log", reload_interval=1,
+                                   runs=1)
+    browser = None
+    try:
+        page = f"{url}/data/plugin_entry.html?name={metadata.PLUGIN_NAME}&poll=500"
+        browser = Browser(CHROMIUM, str(tmp_path / "profile"), page)
+        browser.wait_for("document.body && document.body.dataset.krStep === '1'")
+        polls = int(browser.evaluate("document.body.dataset.krPolls || '0'"))
+        write(2)
+        browser.wait_for("document.body.dataset.krStep === '2'", timeout=40)
+        assert int(browser.evaluate("document.body.dataset.krPolls")) > polls
+        assert browser.evaluate("document.querySelector('#kr-step').value") == "2"
+        assert browser.evaluate("document.querySelector('#kr-step').max") == "2"
+
+        read_spans = """[...document.querySelectorAll('#kr-list .kr-row')].map((row) => [
+            row.dataset.id, [...row.querySelectorAll('.kr-token')].map((s) =>
+            [Number(s.dataset.score), s.style.backgroundColor])])"""
+        predicted = {"0": 1, "1": 0, "2": 0}
+        # independent step maximum: every sample, both classes, at step 2
+        step_max = max(abs(v) for t in tokens for c in (0, 1) for v in _relevance(len(t), c, 0, 2))
+
+        def check(scale_of):
+            rows = browser.evaluate(read_spans)
+            assert [r[0] for r in rows] == ["0", "1", "2"]
+            for sample_id, spans in rows:
+                i = int(sample_id)
+                expected = _relevance(len(tokens[i]), predicted[sample_id], 0, 2)
+                assert [s[0] for s in spans] == pytest.approx(expected, rel=1e-5)
+                for (_score, colour), value in zip(spans, expected, strict=True):
+                    assert colour == _token_color(value, scale_of(expected))
+
+        check(lambda scores: max(abs(v) for v in scores))  # per sentence (default)
+        set_scale = """(() => {{ const s = document.querySelector('#kr-scale'); s.value = '{0}';
+            s.dispatchEvent(new Event('change')); return true; }})()"""
+        browser.evaluate(set_scale.format("step"))
+        check(lambda scores: step_max)
+        assert float(browser.evaluate("document.querySelector('#kr-legend').dataset.scale")) == (
+            pytest.approx(step_max, rel=1e-5)
+        )
+        browser.evaluate("""(() => { const f = document.querySelector('#kr-fixed'); f.value = '0.5';
+            f.dispatchEvent(new Event('change')); return true; })()""")
+        browser.evaluate(set_scale.format("fixed"))
+        check(lambda scores: 0.5)
+        legend = browser.evaluate("document.querySelector('#kr-legend').textContent")
+        assert "supports the predicted class" in legend and "speaks against" in legend
+        assert "+0.500" in legend
+        assert "scale=fixed" in browser.evaluate("location.hash")
+    finally:
+        if browser is not None:
+            browser.close()
+        writer.close()
+        _stop(proc)

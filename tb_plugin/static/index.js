@@ -1,15 +1,17 @@
-// keras-relevance dashboard: token heatmaps and deletion curves.
+// keras-relevance dashboard: token heatmaps, deletion curves and AOPC over steps, kept live.
 //
 // Loaded by TensorBoard as an ES module (FrontendMetadata.es_module_path) inside its plugin iframe,
 // whose base URL is /data/plugin/keras_relevance/, so routes are fetched by relative URL. No build
 // step, no third-party scripts. Tokens and method names are untrusted: they only ever reach the page
 // through textContent / createTextNode, never innerHTML.
+import {aopcChart, deletionChart} from './charts.js';
 
-const POS = [214, 39, 40]; // positive relevance: red
-const NEG = [31, 119, 180]; // negative relevance: blue
-const PALETTE = ['#d62728', '#1f77b4', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2',
-  '#17becf', '#bcbd22'];
+const POS = [214, 39, 40]; // supports the explained class: red
+const NEG = [31, 119, 180]; // speaks against it: blue
 const PAGE_SIZES = [10, 25, 50, 100];
+const POLL_MS = 5000; // new runs and steps appear within this (and on TensorBoard's reload)
+const SCALES = [['sentence', 'per sentence'], ['step', 'per step (all samples)'],
+  ['fixed', 'fixed value']];
 
 /** Background colour of a token: white → red (positive) / blue (negative), |score| / maxAbs. */
 export function tokenColor(score, maxAbs) {
@@ -33,18 +35,10 @@ function el(tag, attrs = {}, ...children) {
   return node;
 }
 
-const SVG = 'http://www.w3.org/2000/svg';
-function svg(tag, attrs = {}, text = null) {
-  const node = document.createElementNS(SVG, tag);
-  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, String(v));
-  if (text != null) node.textContent = text;
-  return node;
-}
-
 async function api(route, params = {}) {
   const query = new URLSearchParams();
   for (const [k, v] of Object.entries(params)) if (v != null && v !== '') query.set(k, v);
-  const response = await fetch(`${route}?${query}`);
+  const response = await fetch(`${route}?${query}`, {cache: 'no-store'});
   let body;
   try {
     body = await response.json();
@@ -73,16 +67,27 @@ function resolveClass(target, sample) {
   return Number(target);
 }
 
-/** A sentence as coloured spans, normalised by its own largest |score|. */
-function heatmap(tokens, scores) {
+function maxAbsOf(values) {
+  let m = 0;
+  for (const v of values || []) if (v != null && Math.abs(v) > m) m = Math.abs(v);
+  return m;
+}
+
+/** The largest |score| of a step (over all samples and logged classes): `max_abs` of a route. */
+function stepMax(maxAbs) {
+  return Math.max(0, ...Object.values(maxAbs || {}).filter((v) => v != null));
+}
+
+/** A sentence as coloured spans; `scale` = the |score| drawn at full colour (null: its own max). */
+function heatmap(tokens, scores, scale = null) {
   const line = el('div', {class: 'kr-sentence'});
   if (!scores) {
     line.classList.add('kr-missing');
     line.append(el('span', {class: 'kr-note', text: 'class not explained for this sample'}), ' ');
   }
   const values = scores || [];
-  let maxAbs = 0;
-  for (const v of values) if (v != null && Math.abs(v) > maxAbs) maxAbs = Math.abs(v);
+  const maxAbs = scale == null ? maxAbsOf(values) : scale;
+  line.dataset.scale = String(maxAbs);
   tokens.forEach((token, i) => {
     const score = values[i];
     const span = el('span', {class: 'kr-token'});
@@ -91,7 +96,7 @@ function heatmap(tokens, scores) {
     if (maxAbs > 0 && score != null && Math.abs(score) / maxAbs > 0.6) span.classList.add('kr-dark');
     span.dataset.score = score == null ? '' : String(score);
     span.title = `${token}: ${fmt(score)}`;
-    line.append(span, ' ');
+    line.append(span, el('sub', {class: 'kr-value', text: score == null ? '' : fmt(score)}), ' ');
   });
   return line;
 }
@@ -111,110 +116,142 @@ function badges(sample, classNames) {
   return box;
 }
 
-function lineChart(item) {
-  const W = 400, H = 240, m = {l: 44, r: 96, t: 26, b: 38};
-  const x = item.x;
-  const methods = Object.keys(item.curves);
-  const values = [];
-  for (const k of methods) values.push(...item.curves[k].filter((v) => v != null));
-  const rnd = item.random;
-  if (rnd) {
-    rnd.mean.forEach((v, i) => {
-      if (v == null) return;
-      const s = (rnd.std && rnd.std[i]) || 0;
-      values.push(v - s, v + s);
-    });
-  }
-  let lo = Math.min(0, ...values), hi = Math.max(1, ...values);
-  const xs = x.filter((v) => v != null);
-  const x0 = Math.min(...xs), x1 = Math.max(...xs);
-  const px = (v) => m.l + ((v - x0) / (x1 - x0 || 1)) * (W - m.l - m.r);
-  const py = (v) => H - m.b - ((v - lo) / (hi - lo || 1)) * (H - m.t - m.b);
-  const chart = svg('svg', {class: 'kr-deletion-chart', width: W, height: H,
-    viewBox: `0 0 ${W} ${H}`, 'data-tag': item.tag, role: 'img'});
-  const title = item.kind === 'misclassified' ?
-    'Misclassified — least relevant words deleted first' :
-    'Correctly classified — most relevant words deleted first';
-  chart.append(svg('text', {x: m.l, y: 14, class: 'kr-chart-title'}, title));
-  for (let k = 0; k <= 4; k++) {
-    const v = lo + ((hi - lo) * k) / 4;
-    chart.append(svg('line', {x1: m.l, x2: W - m.r, y1: py(v), y2: py(v), class: 'kr-grid'}));
-    chart.append(svg('text', {x: m.l - 6, y: py(v) + 4, class: 'kr-tick', 'text-anchor': 'end'},
-      v.toFixed(2)));
-  }
-  for (const v of xs) {
-    chart.append(svg('text', {x: px(v), y: H - m.b + 16, class: 'kr-tick', 'text-anchor': 'middle'},
-      String(v)));
-  }
-  chart.append(svg('text', {x: (m.l + W - m.r) / 2, y: H - 6, class: 'kr-axis',
-    'text-anchor': 'middle'}, 'words deleted'));
-  chart.append(svg('text', {x: 12, y: (m.t + H - m.b) / 2, class: 'kr-axis', 'text-anchor': 'middle',
-    transform: `rotate(-90 12 ${(m.t + H - m.b) / 2})`}, 'accuracy'));
-  const path = (ys) => ys.map((v, i) => (v == null ? null : `${px(x[i])},${py(v)}`))
-    .filter(Boolean).map((p, i) => `${i ? 'L' : 'M'}${p}`).join(' ');
-  const legend = [];
-  if (rnd) {
-    if (rnd.std) {
-      const upper = rnd.mean.map((v, i) => (v == null ? null : [px(x[i]), py(v + (rnd.std[i] || 0))]));
-      const lower = rnd.mean.map((v, i) => (v == null ? null : [px(x[i]), py(v - (rnd.std[i] || 0))]));
-      const pts = [...upper.filter(Boolean), ...lower.filter(Boolean).reverse()];
-      chart.append(svg('polygon', {class: 'kr-band', points: pts.map((p) => p.join(',')).join(' ')}));
-    }
-    chart.append(svg('path', {class: 'kr-line kr-random', d: path(rnd.mean), 'data-method': 'random'}));
-    legend.push(['random', '#888', true]);
-  }
-  methods.forEach((name, i) => {
-    const colour = PALETTE[i % PALETTE.length];
-    chart.append(svg('path', {class: 'kr-line', d: path(item.curves[name]), stroke: colour,
-      'data-method': name}));
-    item.curves[name].forEach((v, j) => {
-      if (v == null) return;
-      const dot = svg('circle', {cx: px(x[j]), cy: py(v), r: 2.5, fill: colour});
-      dot.append(svg('title', {}, `${name}: ${x[j]} deleted → ${v.toFixed(3)}`));
-      chart.append(dot);
-    });
-    legend.push([name, colour, false]);
-  });
-  const lx = W - m.r + 10;
-  legend.forEach(([name, colour, dashed], i) => {
-    const y = m.t + 8 + i * 16;
-    chart.append(svg('line', {x1: lx, x2: lx + 16, y1: y, y2: y, stroke: colour,
-      class: dashed ? 'kr-legend kr-random' : 'kr-legend'}));
-    chart.append(svg('text', {x: lx + 21, y: y + 4, class: 'kr-tick'}, name.slice(0, 12)));
-  });
-  return chart;
+function download(name, type, text) {
+  const url = URL.createObjectURL(new Blob([text], {type}));
+  const link = el('a', {href: url, download: name});
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+function csvCell(v) {
+  const s = v == null ? '' : String(v);
+  return /[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+function readHash() {
+  return Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
+}
+
+function darkMode() {
+  let parentDark = false;
+  try {
+    const body = window.parent && window.parent !== window && window.parent.document.body;
+    parentDark = !!body && body.classList.contains('dark-mode');
+  } catch (e) { /* another origin: only the media query */ }
+  const query = window.matchMedia && window.matchMedia('(prefers-color-scheme: dark)').matches;
+  return parentDark || query || new URLSearchParams(location.search).get('darkMode') === 'true';
 }
 
 class Dashboard {
   constructor(root) {
     this.root = root;
-    this.state = {run: null, tag: null, target: 'pred', stepIndex: 0, offset: 0, limit: 25,
-      filter: 'all', selected: null};
+    const h = readHash();
+    this.state = {run: h.run || null, tag: h.tag || null, target: h.target || 'pred', stepIndex: 0,
+      offset: 0, limit: 25, filter: 'all', selected: h.sample || null,
+      scale: SCALES.some(([v]) => v === h.scale) ? h.scale : 'sentence',
+      fixed: Number(h.fixed) > 0 ? Number(h.fixed) : 1, follow: !h.step, compare: ''};
+    this.wantStep = h.step != null ? Number(h.step) : null;
     this.listing = null;
     this.seq = 0; // drops answers to superseded requests
+    this.polls = 0;
   }
 
   async start() {
     this.buildShell();
+    this.applyTheme();
     try {
       this.listing = await api('runs');
     } catch (e) {
       return this.fail(this.status, e);
     }
-    for (const note of this.listing.notes) this.notes.append(el('div', {class: 'kr-notice', text: note}));
-    const runs = this.listing.runs.filter((r) => r.heatmaps.length || r.deletion_curves.length);
-    runs.sort((a, b) => b.heatmaps.length - a.heatmaps.length); // richest run first
+    this.showNotes();
+    const runs = this.readableRuns();
     if (!runs.length) {
       this.status.textContent = 'No keras-relevance data yet. Log some with ' +
-        'keras_relevance.callbacks.ExplanationLogger or keras_relevance_tb.summary.';
+        'keras_relevance.callbacks.ExplanationLogger or keras_relevance_tb.summary; ' +
+        'this page looks again every few seconds.';
       document.body.dataset.krReady = '1';
-      return;
+    } else {
+      this.fillRuns(runs);
+      const first = runs.find((r) => r.run === this.state.run) ||
+        [...runs].sort((a, b) => b.heatmaps.length - a.heatmaps.length)[0]; // richest run
+      await this.selectRun(first.run, this.state.tag);
     }
-    this.fillSelect(this.runSelect, [...runs].sort((a, b) => (a.run < b.run ? -1 : 1))
-      .map((r) => [r.run, r.run]));
-    await this.selectRun(runs[0].run);
+    this.startPolling();
   }
 
+  // ---- live: poll /runs, on a timer, on TensorBoard's reload and when the tab is shown --------
+  startPolling() {
+    const interval = Number(new URLSearchParams(location.search).get('poll')) || POLL_MS;
+    setInterval(() => { if (!document.hidden) this.poll(); }, interval);
+    document.addEventListener('visibilitychange', () => { if (!document.hidden) this.poll(); });
+    window.addEventListener('focus', () => this.poll());
+    // TensorBoard's plugin host posts messages to the iframe (runs changed, reload): look again.
+    window.addEventListener('message', () => this.poll());
+    if (window.matchMedia) {
+      window.matchMedia('(prefers-color-scheme: dark)').addEventListener('change',
+        () => this.applyTheme());
+    }
+  }
+
+  async poll() {
+    if (this.polling) return;
+    this.polling = true;
+    try {
+      this.applyTheme();
+      const listing = await api('runs');
+      this.polls += 1;
+      document.body.dataset.krPolls = String(this.polls);
+      const before = JSON.stringify(this.listing);
+      if (JSON.stringify(listing) === before) return;
+      const oldSteps = this.steps();
+      this.listing = listing;
+      this.showNotes();
+      const runs = this.readableRuns();
+      if (!runs.length) return;
+      this.fillRuns(runs);
+      if (!this.state.run || !this.runInfo()) {
+        await this.selectRun(runs[0].run);
+        return;
+      }
+      this.runSelect.value = this.state.run;
+      const steps = this.steps();
+      const s = this.state;
+      const current = oldSteps[s.stepIndex];
+      s.stepIndex = s.follow ? steps.length - 1 : Math.max(0, steps.indexOf(current));
+      this.updateSlider();
+      await this.refresh();
+    } catch (e) {
+      this.status.textContent = `could not refresh: ${e.message}`;
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  applyTheme() {
+    document.body.classList.toggle('kr-dark-mode', darkMode());
+  }
+
+  readableRuns() {
+    return this.listing.runs.filter((r) => r.heatmaps.length || r.deletion_curves.length);
+  }
+
+  showNotes() {
+    this.notes.querySelectorAll('.kr-loader-note').forEach((n) => n.remove());
+    for (const note of this.listing.notes) {
+      this.notes.append(el('div', {class: 'kr-notice kr-loader-note', text: note}));
+    }
+  }
+
+  fillRuns(runs) {
+    const names = [...runs].map((r) => r.run).sort();
+    this.fillSelect(this.runSelect, names.map((r) => [r, r]));
+    if (this.state.run) this.runSelect.value = this.state.run;
+  }
+
+  // ---- the page ------------------------------------------------------------------------------
   buildShell() {
     const s = this.state;
     this.runSelect = el('select', {id: 'kr-run', onchange: () => this.selectRun(this.runSelect.value)});
@@ -229,8 +266,25 @@ class Dashboard {
       ['misclassified', 'misclassified']]);
     this.stepSlider = el('input', {id: 'kr-step', type: 'range', min: 0, max: 0, value: 0,
       oninput: () => { this.stepLabel.textContent = this.stepText(Number(this.stepSlider.value)); },
-      onchange: () => { s.stepIndex = Number(this.stepSlider.value); this.refresh(); }});
+      onchange: () => {
+        s.stepIndex = Number(this.stepSlider.value);
+        s.follow = s.stepIndex === this.steps().length - 1; // back at the newest: follow again
+        this.refresh();
+      }});
     this.stepLabel = el('span', {class: 'kr-step-label'});
+    this.scaleSelect = el('select', {id: 'kr-scale', onchange: () => {
+      s.scale = this.scaleSelect.value; this.redraw();
+    }});
+    this.fillSelect(this.scaleSelect, SCALES);
+    this.scaleSelect.value = s.scale;
+    this.fixedInput = el('input', {id: 'kr-fixed', type: 'number', min: '0', step: 'any',
+      value: String(s.fixed), title: '|relevance| drawn at full colour', onchange: () => {
+        const v = Number(this.fixedInput.value);
+        if (v > 0) { s.fixed = v; this.redraw(); }
+      }});
+    this.valuesToggle = el('input', {id: 'kr-values', type: 'checkbox', onchange: () => {
+      this.root.classList.toggle('kr-show-values', this.valuesToggle.checked);
+    }});
     this.pageSize = el('select', {id: 'kr-limit', onchange: () => {
       s.limit = Number(this.pageSize.value); s.offset = 0; this.refresh();
     }});
@@ -245,33 +299,50 @@ class Dashboard {
     this.list = el('div', {class: 'kr-list', id: 'kr-list'});
     this.detail = el('div', {class: 'kr-detail', id: 'kr-detail'});
     this.deletion = el('div', {class: 'kr-deletion', id: 'kr-deletion'});
-    const legend = el('div', {class: 'kr-legend-bar'},
-      el('span', {class: 'kr-token', style: `background-color: ${tokenColor(-1, 1)}`, text: 'negative'}),
-      el('span', {class: 'kr-gradient'}),
-      el('span', {class: 'kr-token kr-dark', style: `background-color: ${tokenColor(1, 1)}`,
-        text: 'positive'}),
-      el('span', {class: 'kr-hint', text: 'relevance for the target class, scaled per sentence; ' +
-        'hover a word for its value'}));
+    this.aopc = el('div', {class: 'kr-aopc', id: 'kr-aopc'});
+    this.words = el('div', {class: 'kr-words', id: 'kr-words'});
+    this.typed = el('div', {class: 'kr-typed-result', id: 'kr-typed-result'});
+    this.typedText = el('textarea', {id: 'kr-typed-text', rows: '2', placeholder:
+      'Type a sentence to explain with the model kept at this run’s newest logged step'});
+    this.typedMethods = el('span', {class: 'kr-typed-methods', id: 'kr-typed-methods'});
+    this.typedButton = el('button', {type: 'button', id: 'kr-typed-go', text: 'Explain',
+      onclick: () => this.explainTyped()});
+    this.legend = el('div', {class: 'kr-legend-bar', id: 'kr-legend'});
+    const downloads = el('span', {class: 'kr-downloads'},
+      el('button', {type: 'button', id: 'kr-download-json', text: 'JSON',
+        title: "download this step's data (all samples) as JSON", onclick: () => this.download('json')}),
+      el('button', {type: 'button', id: 'kr-download-csv', text: 'CSV',
+        title: "download this step's data (all samples) as CSV", onclick: () => this.download('csv')}));
     this.root.append(
       el('header', {class: 'kr-header'},
         el('h1', {text: 'Relevance'}),
         el('div', {class: 'kr-controls'},
           label('Run', this.runSelect), label('Method', this.methodSelect),
-          label('Target class', this.targetSelect), label('Samples', this.filterSelect),
-          el('label', {class: 'kr-step'}, el('span', {text: 'Step'}), this.stepSlider, this.stepLabel))),
-      this.status, this.notes, legend,
+          label('Explained class', this.targetSelect), label('Samples', this.filterSelect),
+          el('label', {class: 'kr-step'}, el('span', {text: 'Step'}), this.stepSlider, this.stepLabel),
+          label('Colour scale', this.scaleSelect), this.fixedInput,
+          el('label', {}, this.valuesToggle, el('span', {text: 'values as text'})))),
+      this.status, this.notes, this.legend,
       el('div', {class: 'kr-columns'},
-        el('section', {class: 'kr-panel kr-main'},
-          el('div', {class: 'kr-pager'}, el('h2', {text: 'Samples'}), this.pageLabel, this.prev,
-            this.next, this.pageSize),
-          this.list),
+        el('div', {},
+          el('section', {class: 'kr-panel kr-main'},
+            el('div', {class: 'kr-pager'}, el('h2', {text: 'Samples'}), downloads, this.pageLabel,
+              this.prev, this.next, this.pageSize),
+            this.list),
+          el('section', {class: 'kr-panel kr-typed'}, el('h2', {text: 'Type a sentence'}),
+            this.typedText, el('div', {class: 'kr-typed-bar'}, this.typedMethods, this.typedButton),
+            this.typed)),
         el('div', {class: 'kr-side'},
           el('section', {class: 'kr-panel'}, this.detail),
+          el('section', {class: 'kr-panel'}, el('h2', {text: 'Faithfulness over steps'}), this.aopc),
+          el('section', {class: 'kr-panel'}, el('h2', {text: 'Top words of the data set'}), this.words),
           el('section', {class: 'kr-panel'}, el('h2', {text: 'Deletion curves'}), this.deletion))));
   }
 
   fillSelect(select, options) {
-    select.replaceChildren(...options.map(([value, text]) => el('option', {value, text})));
+    const value = select.value;
+    select.replaceChildren(...options.map(([v, text]) => el('option', {value: v, text})));
+    if (options.some(([v]) => v === value)) select.value = value;
   }
 
   fail(where, error) {
@@ -279,7 +350,7 @@ class Dashboard {
   }
 
   runInfo() {
-    return this.listing.runs.find((r) => r.run === this.state.run);
+    return this.listing && this.listing.runs.find((r) => r.run === this.state.run);
   }
 
   tagInfo() {
@@ -294,10 +365,39 @@ class Dashboard {
 
   stepText(i) {
     const steps = this.steps();
-    return steps.length ? `${steps[i]}  (${i + 1}/${steps.length})` : 'no steps';
+    if (!steps.length) return 'no steps';
+    const newest = i === steps.length - 1 && this.state.follow ? ' · following newest' : '';
+    return `${steps[i]}  (${i + 1}/${steps.length})${newest}`;
   }
 
-  async selectRun(run) {
+  updateSlider() {
+    const s = this.state;
+    const steps = this.steps();
+    this.stepSlider.max = String(Math.max(0, steps.length - 1));
+    this.stepSlider.value = String(s.stepIndex);
+    this.stepSlider.disabled = steps.length < 2;
+    this.stepLabel.textContent = this.stepText(s.stepIndex);
+  }
+
+  /** The class names of the current method (logged with the data). */
+  names() {
+    return (this.tagInfo() || {}).class_names;
+  }
+
+  writeHash() {
+    const s = this.state;
+    const h = new URLSearchParams();
+    if (s.run) h.set('run', s.run);
+    if (s.tag) h.set('tag', s.tag);
+    if (!s.follow && this.steps().length) h.set('step', String(this.steps()[s.stepIndex]));
+    if (s.selected != null) h.set('sample', s.selected);
+    h.set('target', s.target);
+    h.set('scale', s.scale);
+    if (s.scale === 'fixed') h.set('fixed', String(s.fixed));
+    history.replaceState(null, '', `#${h}`);
+  }
+
+  async selectRun(run, tag = null) {
     const s = this.state;
     s.run = run;
     this.runSelect.value = run;
@@ -311,10 +411,12 @@ class Dashboard {
     for (const h of errors) {
       this.notes.append(el('div', {class: 'kr-notice kr-item-error', text: `${h.tag}: ${h.error}`}));
     }
-    if (readable.length) await this.selectTag(readable[0].tag);
-    else {
+    this.fillTypedMethods();
+    if (readable.length) {
+      await this.selectTag((readable.find((h) => h.tag === tag) || readable[0]).tag);
+    } else {
       this.list.replaceChildren(el('div', {class: 'kr-status', text: 'no readable heatmaps in this run'}));
-      await this.loadDeletion();
+      await Promise.all([this.loadDeletion(), this.loadAopc()]);
       document.body.dataset.krReady = '1';
     }
   }
@@ -327,14 +429,15 @@ class Dashboard {
     const info = this.tagInfo();
     if (info.error) return this.fail(this.list, new Error(`${tag}: ${info.error}`));
     const steps = this.steps();
-    const keep = steps.indexOf(previous);
-    s.stepIndex = keep >= 0 ? keep : steps.length - 1;
-    this.stepSlider.max = String(Math.max(0, steps.length - 1));
-    this.stepSlider.value = String(s.stepIndex);
-    this.stepSlider.disabled = steps.length < 2;
-    this.stepLabel.textContent = this.stepText(s.stepIndex);
+    const wanted = this.wantStep != null ? this.wantStep : previous;
+    this.wantStep = null;
+    const keep = steps.indexOf(wanted);
+    s.stepIndex = !s.follow && keep >= 0 ? keep : steps.length - 1;
+    if (keep < 0) s.follow = true;
+    this.updateSlider();
     const targets = [];
     if (info.has_labels) targets.push(['pred', 'predicted class'], ['true', 'true class']);
+    else targets.push(['pred', 'predicted class']);
     for (const c of info.classes || []) targets.push([String(c), className(info.class_names, c)]);
     const current = s.target;
     this.fillSelect(this.targetSelect, targets);
@@ -353,14 +456,51 @@ class Dashboard {
   async refresh() {
     this.stepLabel.textContent = this.stepText(this.state.stepIndex);
     await this.loadPage();
-    await Promise.all([this.loadDetail(), this.loadDeletion()]);
+    await Promise.all([this.loadDetail(), this.loadDeletion(), this.loadAopc(), this.loadWords()]);
+    this.writeHash();
     document.body.dataset.krReady = '1';
+    document.body.dataset.krStep = String(this.steps()[this.state.stepIndex]);
+  }
+
+  /** Re-colour without fetching (scale changes). */
+  redraw() {
+    this.fixedInput.hidden = this.state.scale !== 'fixed';
+    if (this.pageInfo) this.drawPage(this.pageInfo);
+    if (this.detailData) this.drawDetail(...this.detailData);
+    this.writeHash();
+  }
+
+  /** The |score| at full colour for a sentence of the main list (null: its own maximum). */
+  scaleFor(maxAbs) {
+    const s = this.state;
+    if (s.scale === 'fixed') return s.fixed;
+    if (s.scale === 'step') return stepMax(maxAbs);
+    return null;
+  }
+
+  drawLegend(scale) {
+    const s = this.state;
+    const names = this.names();
+    const cls = ['pred', 'true'].includes(s.target) ?
+      (s.target === 'pred' ? 'the predicted class' : 'the true class') : className(names, Number(s.target));
+    const ends = scale == null ? 'max' : fmt(scale).replace('+', '');
+    const how = {sentence: 'scaled per sentence (max = its largest |value|, shown at its right)', step: 'one scale for all samples of this step',
+      fixed: 'fixed scale'}[s.scale];
+    this.legend.replaceChildren(
+      el('span', {class: 'kr-token kr-dark kr-legend-end', style: `background-color: ${tokenColor(-1, 1)}`,
+        text: `−${ends}`}),
+      el('span', {class: 'kr-legend-label', text: `speaks against ${cls}`}),
+      el('span', {class: 'kr-gradient'}),
+      el('span', {class: 'kr-legend-label', text: `supports ${cls}`}),
+      el('span', {class: 'kr-token kr-dark kr-legend-end', style: `background-color: ${tokenColor(1, 1)}`,
+        text: `+${ends}`}),
+      el('span', {class: 'kr-hint', text: `${how}; hover a word or tick “values as text” for numbers`}));
+    this.legend.dataset.scale = scale == null ? '' : String(scale);
   }
 
   async loadPage() {
     const s = this.state;
     const seq = ++this.seq;
-    this.status.textContent = 'loading…';
     let page;
     try {
       page = await api('heatmaps', {run: s.run, tag: s.tag, step: this.steps()[s.stepIndex],
@@ -372,6 +512,14 @@ class Dashboard {
     if (seq !== this.seq) return;
     this.status.textContent = '';
     this.pageInfo = page;
+    this.drawPage(page);
+  }
+
+  drawPage(page) {
+    const s = this.state;
+    this.fixedInput.hidden = s.scale !== 'fixed';
+    const scale = this.scaleFor(page.max_abs);
+    this.drawLegend(scale);
     const end = Math.min(page.total, page.offset + page.samples.length);
     this.pageLabel.textContent = page.total ?
       `${page.offset + 1}–${end} of ${page.total.toLocaleString('en-US')}` : 'no samples';
@@ -379,13 +527,17 @@ class Dashboard {
     this.next.disabled = end >= page.total;
     const rows = page.samples.map((sample) => {
       const c = resolveClass(s.target, sample);
+      const scores = sample.scores[String(c)];
+      const own = scale == null ? maxAbsOf(scores) : scale;
       const row = el('div', {class: 'kr-row', 'data-id': sample.id, tabindex: '0',
         onclick: () => this.select(sample.id), onkeydown: (e) => {
           if (e.key === 'Enter') this.select(sample.id);
         }},
       el('span', {class: 'kr-index', text: `#${sample.index}`}),
-      heatmap(sample.tokens, sample.scores[String(c)]),
-      badges(sample, page.class_names));
+      heatmap(sample.tokens, scores, scale),
+      el('span', {class: 'kr-row-meta'}, badges(sample, page.class_names),
+        el('span', {class: 'kr-row-scale', title: 'the |value| drawn at full colour',
+          text: `±${own.toPrecision(2)}`})));
       if (sample.id === s.selected) row.classList.add('kr-selected');
       return row;
     });
@@ -399,51 +551,106 @@ class Dashboard {
   select(id) {
     this.state.selected = id;
     for (const row of this.list.children) row.classList.toggle('kr-selected', row.dataset.id === id);
-    this.loadDetail();
+    this.loadDetail().then(() => this.writeHash());
+  }
+
+  compareOptions() {
+    const s = this.state;
+    const opts = [['', 'nothing']];
+    for (const step of this.steps()) {
+      if (step !== this.steps()[s.stepIndex]) opts.push([`step:${step}`, `step ${step}`]);
+    }
+    for (const r of this.listing.runs) {
+      if (r.run !== s.run && r.heatmaps.some((h) => h.tag === s.tag)) opts.push([`run:${r.run}`, `run ${r.run}`]);
+    }
+    return opts;
   }
 
   async loadDetail() {
     const s = this.state;
     if (s.selected == null) return this.detail.replaceChildren();
     const step = this.steps()[s.stepIndex];
-    let side, history;
+    let side, history, other = null;
     try {
-      [side, history] = await Promise.all([
+      const [kind, value] = s.compare ? [s.compare.split(':')[0], s.compare.slice(s.compare.indexOf(':') + 1)] : [];
+      [side, history, other] = await Promise.all([
         api('sample', {run: s.run, id: s.selected, step}),
         api('sample_history', {run: s.run, tag: s.tag, id: s.selected}),
+        kind ? api('sample', {run: kind === 'run' ? value : s.run, id: s.selected,
+          step: kind === 'step' ? value : null}).catch((e) => ({error: e.message})) : null,
       ]);
     } catch (e) {
       return this.fail(this.detail, e);
     }
     if (s.selected !== side.id) return;
-    const names = (this.tagInfo() || {}).class_names;
+    this.detailData = [side, history, other];
+    this.drawDetail(side, history, other);
+  }
+
+  drawDetail(side, history, other) {
+    const s = this.state;
+    const names = this.names();
     const first = side.methods.find((m) => m.sample);
     const sample = first ? first.sample : null;
     const c = sample ? resolveClass(s.target, sample) : null;
-    const heading = el('h2', {}, 'Sample ', el('code', {text: s.selected}));
-    const parts = [heading];
-    if (sample) parts.push(el('div', {class: 'kr-meta'}, badges(sample, names),
-      el('span', {text: ` explaining: ${className(names, c)}`})));
+    const parts = [el('h2', {}, 'Sample ', el('code', {text: s.selected}))];
+    if (sample) {
+      const logits = sample.logits ? sample.logits.map((v, i) => `${className(names, i)} ${fmt(v)}`)
+        .join(', ') : '';
+      parts.push(el('div', {class: 'kr-meta'}, badges(sample, names),
+        el('span', {text: ` explaining: ${className(names, c)}`}),
+        logits ? el('span', {class: 'kr-hint', text: `scores: ${logits}`}) : ''));
+    }
     const methods = el('table', {class: 'kr-table', id: 'kr-methods'});
     for (const m of side.methods) {
       const cell = m.error ? el('span', {class: 'kr-error', text: m.error}) :
-        heatmap(m.sample.tokens, m.sample.scores[String(c)]);
+        heatmap(m.sample.tokens, m.sample.scores[String(c)], this.scaleFor(m.max_abs));
       const tr = el('tr', {}, el('th', {text: m.method || m.tag}), el('td', {}, cell));
       if (m.tag === s.tag) tr.classList.add('kr-current');
       methods.append(tr);
     }
     parts.push(el('h3', {text: `Methods side by side — step ${side.step}`}), methods);
-    const steps = el('table', {class: 'kr-table', id: 'kr-history'});
+
+    // Across steps: one scale for every row (fixed, or the largest |value| over all rows).
+    const rows = history.history.filter((h) => !h.error)
+      .map((h) => h.sample.scores[String(resolveClass(s.target, h.sample))]);
+    const common = s.scale === 'fixed' ? s.fixed : Math.max(0, ...rows.map(maxAbsOf));
+    const steps = el('table', {class: 'kr-table', id: 'kr-history', 'data-scale': String(common)});
     for (const h of history.history) {
       const cell = h.error ? el('span', {class: 'kr-error', text: h.error}) :
-        heatmap(h.sample.tokens, h.sample.scores[String(resolveClass(s.target, h.sample))]);
+        heatmap(h.sample.tokens, h.sample.scores[String(resolveClass(s.target, h.sample))], common);
       const tr = el('tr', {}, el('th', {text: `step ${h.step}`}), el('td', {}, cell));
-      if (h.step === step) tr.classList.add('kr-current');
+      if (h.step === side.step) tr.classList.add('kr-current');
       steps.append(tr);
     }
-    parts.push(el('h3', {text: `Across steps — ${history.method || history.tag}`}),
-      el('div', {class: 'kr-scroll'}, steps));
+    parts.push(el('h3', {text: `Across steps — ${history.method || history.tag} (one scale: ±${
+      common.toPrecision(2)})`}), el('div', {class: 'kr-scroll'}, steps));
+
+    const compare = el('select', {id: 'kr-compare', onchange: () => {
+      s.compare = compare.value; this.loadDetail();
+    }});
+    this.fillSelect(compare, this.compareOptions());
+    compare.value = s.compare;
+    parts.push(el('h3', {}, 'Compare with ', compare));
+    if (other) parts.push(this.compareTable(side, other, c));
     this.detail.replaceChildren(...parts);
+  }
+
+  compareTable(side, other, c) {
+    const s = this.state;
+    if (other.error) return el('div', {class: 'kr-error', text: other.error});
+    const mine = side.methods.find((m) => m.tag === s.tag);
+    const theirs = other.methods.find((m) => m.tag === s.tag);
+    const pairs = [[`${s.run} · step ${side.step}`, mine], [`${other.run} · step ${other.step}`, theirs]];
+    const rows = pairs.map(([, m]) => (m && m.sample ? m.sample.scores[String(c)] : null));
+    const common = s.scale === 'fixed' ? s.fixed : Math.max(0, ...rows.map(maxAbsOf));
+    const table = el('table', {class: 'kr-table', id: 'kr-compare-table'});
+    pairs.forEach(([title, m], i) => {
+      const cell = !m || m.error ? el('span', {class: 'kr-error', text: (m && m.error) || 'not logged'}) :
+        heatmap(m.sample.tokens, rows[i], common);
+      table.append(el('tr', {}, el('th', {text: title}), el('td', {}, cell)));
+    });
+    return table;
   }
 
   async loadDeletion() {
@@ -451,7 +658,7 @@ class Dashboard {
     const info = this.runInfo();
     if (!info || !info.deletion_curves.length) {
       return this.deletion.replaceChildren(el('div', {class: 'kr-status',
-        text: 'no deletion curves in this run'}));
+        text: 'no deletion curves in this run (log them with ExplanationLogger(deletion_data=...))'}));
     }
     const wanted = this.steps()[s.stepIndex];
     const charts = [];
@@ -466,15 +673,183 @@ class Dashboard {
       try {
         const body = await api('deletion_curves', {run: s.run, tag: d.tag, step});
         for (const item of body.deletion_curves) {
+          const n = item.n == null ? '' : ` · n = ${item.n} sentences`;
           charts.push(item.error ? el('div', {class: 'kr-error', text: `${item.tag}: ${item.error}`}) :
-            el('figure', {class: 'kr-figure'}, lineChart(item),
-              el('figcaption', {text: `${item.tag} · step ${item.step}`})));
+            el('figure', {class: 'kr-figure'}, deletionChart(item),
+              el('figcaption', {text: `${item.tag} · step ${item.step}${n}`})));
         }
       } catch (e) {
         charts.push(el('div', {class: 'kr-error', text: `${d.tag}: ${e.message}`}));
       }
     }
     this.deletion.replaceChildren(...charts);
+  }
+
+  async loadAopc() {
+    const info = this.runInfo();
+    if (!info || !info.deletion_curves.length) {
+      return this.aopc.replaceChildren(el('div', {class: 'kr-status',
+        text: 'AOPC over steps needs deletion curves (ExplanationLogger(deletion_data=...))'}));
+    }
+    let data;
+    try {
+      data = await api('aopc', {run: this.state.run, kind: 'correct'});
+    } catch (e) {
+      return this.fail(this.aopc, e);
+    }
+    const methods = Object.keys(data);
+    if (!methods.length) {
+      return this.aopc.replaceChildren(el('div', {class: 'kr-status', text: 'no AOPC logged yet'}));
+    }
+    const last = data[methods[0]][data[methods[0]].length - 1];
+    const table = el('table', {class: 'kr-table kr-aopc-table'},
+      el('tr', {}, el('th', {text: 'method'}), el('th', {text: 'AOPC'}),
+        el('th', {text: 'area to random'}), el('th', {text: 'n'})));
+    for (const m of methods) {
+      const p = data[m][data[m].length - 1];
+      table.append(el('tr', {}, el('td', {text: m}), el('td', {text: fmt(p.aopc)}),
+        el('td', {text: fmt(p.area)}), el('td', {text: p.n == null ? '?' : String(p.n)})));
+    }
+    this.aopc.replaceChildren(el('figure', {class: 'kr-figure'}, aopcChart(data, 'correct'),
+      el('figcaption', {text: `correctly classified sentences, most relevant words deleted first; ` +
+        `latest step ${last.step}: n = ${last.n == null ? '?' : last.n} sentences`})), table);
+  }
+
+  fillTypedMethods() {
+    const info = this.runInfo();
+    const methods = info ? [...new Set(info.heatmaps.filter((h) => !h.error && h.method)
+      .map((h) => h.method))] : [];
+    const checked = new Set([...this.typedMethods.querySelectorAll('input:checked')]
+      .map((i) => i.value));
+    const current = (this.tagInfo() || {}).method;
+    this.typedMethods.replaceChildren(...methods.map((m) => el('label', {},
+      el('input', {type: 'checkbox', value: m, ...((checked.size ? checked.has(m) : m === current) ?
+        {checked: ''} : {})}), ` ${m}`)));
+  }
+
+  /** POST explain: the typed text under the checked methods, with the run's kept model. */
+  async explainTyped() {
+    const s = this.state;
+    const methods = [...this.typedMethods.querySelectorAll('input:checked')].map((i) => i.value);
+    const text = this.typedText.value;
+    this.typed.replaceChildren(el('div', {class: 'kr-status', text: 'explaining… (the first ' +
+      'sentence starts a worker that loads the model: a few seconds)'}));
+    this.typedButton.disabled = true;
+    let body;
+    try {
+      const response = await fetch('explain', {method: 'POST', headers: {'Content-Type':
+        'application/json'}, body: JSON.stringify({run: s.run, text, methods})});
+      body = await response.json().catch(() => ({error: `${response.status} ${response.statusText}`}));
+      if (!response.ok) throw new Error(body.error || `explain: ${response.status}`);
+    } catch (e) {
+      this.fail(this.typed, e);
+      document.body.dataset.krTyped = 'error';
+      return;
+    } finally {
+      this.typedButton.disabled = false;
+    }
+    const names = body.class_names || this.names();
+    const parts = [el('div', {class: 'kr-meta'},
+      el('span', {text: `model of step ${body.step} · predicted and explained: ` +
+        className(names, body.target)}),
+      el('span', {class: 'kr-hint', text: ` scores: ${(body.logits || []).map((v, i) =>
+        `${className(names, i)} ${fmt(v)}`).join(', ')}`}))];
+    if (body.unknown && body.unknown.length) {
+      parts.push(el('div', {class: 'kr-notice', text: `not in the vocabulary (scored as <unk>): ` +
+        body.unknown.join(' ')}));
+    }
+    const table = el('table', {class: 'kr-table', id: 'kr-typed-table'});
+    for (const [m, scores] of Object.entries(body.relevance)) {
+      const scale = s.scale === 'fixed' ? s.fixed : null;
+      table.append(el('tr', {'data-method': m}, el('th', {text: m}),
+        el('td', {}, heatmap(body.tokens, scores, scale))));
+    }
+    parts.push(table);
+    this.typed.replaceChildren(...parts);
+    document.body.dataset.krTyped = 'done';
+  }
+
+  /** Top words per class for the current method, at the logged step at or before the slider's,
+   * with what changed since the previous logged step (new words, rank moves, dropped words). */
+  async loadWords() {
+    const s = this.state;
+    const info = this.runInfo();
+    const method = (this.tagInfo() || {}).method;
+    const tag = info && (info.top_words || []).find((t) => t.method === method && !t.error);
+    if (!tag) {
+      return this.words.replaceChildren(el('div', {class: 'kr-status', text: 'no top words for ' +
+        'this method (ExplanationLogger(summary_data=...) or deletion_data=...)'}));
+    }
+    const wanted = this.steps()[s.stepIndex];
+    const before = (tag.steps || []).filter((x) => wanted == null || x <= wanted);
+    const step = before.length ? before[before.length - 1] : (tag.steps || [])[0];
+    let body;
+    try {
+      body = await api('top_words', {run: s.run, tag: tag.tag, step});
+    } catch (e) {
+      return this.fail(this.words, e);
+    }
+    const names = body.class_names || this.names();
+    const prev = body.previous;
+    const parts = [el('div', {class: 'kr-hint', text: `${body.method} · step ${body.step} · ` +
+      `n = ${body.n == null ? '?' : body.n} sentences · mean relevance for the predicted class` +
+      (prev ? ` · changes since step ${prev.step}` : '')})];
+    const grid = el('div', {class: 'kr-words-grid'});
+    for (const c of Object.keys(body.classes).sort()) {
+      const before = prev && prev.classes[c] ? prev.classes[c].most.map((d) => d.word) : null;
+      const list = el('ol', {class: 'kr-word-list', 'data-class': c});
+      body.classes[c].most.forEach((d, rank) => {
+        let change = '';
+        if (before) {
+          const was = before.indexOf(d.word);
+          change = was < 0 ? 'new' : was > rank ? `↑${was - rank}` : was < rank ? `↓${rank - was}` : '';
+        }
+        list.append(el('li', {},
+          el('span', {class: 'kr-word', text: d.word}),
+          el('span', {class: 'kr-word-stat', text: ` ${fmt(d.mean)} ×${d.count}`}),
+          change ? el('span', {class: `kr-change${change === 'new' ? ' kr-new' : ''}`, text: ` ${change}`}) : ''));
+      });
+      const now = new Set(body.classes[c].most.map((d) => d.word));
+      const dropped = (before || []).filter((w) => !now.has(w));
+      grid.append(el('div', {},
+        el('h3', {text: `supports ${className(names, Number(c))}`}), list,
+        dropped.length ? el('div', {class: 'kr-hint', text: `dropped: ${dropped.join(', ')}`}) : ''));
+    }
+    parts.push(grid);
+    this.words.replaceChildren(...parts);
+  }
+
+  /** All samples of the current method and step (every page), as JSON or CSV. */
+  async download(format) {
+    const s = this.state;
+    const step = this.steps()[s.stepIndex];
+    const samples = [];
+    let first;
+    try {
+      for (let offset = 0; ; offset += 500) {
+        const page = await api('heatmaps', {run: s.run, tag: s.tag, step, offset, limit: 500});
+        first = first || page;
+        samples.push(...page.samples);
+        if (offset + 500 >= page.total) break;
+      }
+    } catch (e) {
+      return this.fail(this.status, e);
+    }
+    const base = `${s.run}_${first.method || 'heatmap'}_step${step}`.replace(/[^A-Za-z0-9_.-]/g, '_');
+    if (format === 'json') {
+      const {run, tag, method, classes, class_names: names} = first;
+      download(`${base}.json`, 'application/json', JSON.stringify({run, tag, method, step, classes,
+        class_names: names, samples}, null, 1));
+      return;
+    }
+    const lines = [['id', 'label', 'prediction', 'class', 'class_name', 'position', 'token', 'relevance']];
+    for (const x of samples) {
+      for (const [c, scores] of Object.entries(x.scores)) {
+        x.tokens.forEach((t, i) => lines.push([x.id, x.label, x.prediction, c,
+          className(first.class_names, Number(c)), i, t, scores[i]]));
+      }
+    }
+    download(`${base}.csv`, 'text/csv', lines.map((r) => r.map(csvCell).join(',')).join('\n'));
   }
 }
 
