@@ -8,6 +8,7 @@ cannot leak into the next, and a crash stops only that benchmark). Each prints i
     python -m benchmarks --quick            # all, short runs (passes --quick to each)
     python -m benchmarks bench_captum       # one ("captum" works too)
     python -m benchmarks captum -- --repeats 9   # arguments after -- go to the benchmark(s)
+    python -m benchmarks bench_graph -- --breakdown   # public-API ratios of issues 11 / 12
     python -m benchmarks --list
     python -m benchmarks --quick --output bench.md   # also write all the output to a file
 """
