@@ -16,15 +16,16 @@ leaves it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
+from keras_relevance.explanation import ExampleExplanation, Explanation  # noqa: F401 (re-exported)
 from keras_relevance.graph import MethodResult, ModelGraph, length_chunks, row_ends, time_trim_safe
+from keras_relevance.inputs import InputChecks, is_texts
 
 MethodFn = Callable[..., MethodResult]
 
@@ -89,150 +90,8 @@ def get_method(name: str) -> MethodFn:
         ) from None
 
 
-# ---------------------------------------------------------------------------------- results
-@dataclass
-class ExampleExplanation:
-    """One example of an `Explanation` (what `explanation[i]` returns).
-
-    Arrays lose their batch axis: `relevance` (time,), `per_dim` (time, dim) or None,
-    `logits` (classes,), `mask` (time,); `target` is an int and `delta` a float or None.
-    """
-
-    relevance: np.ndarray
-    per_dim: np.ndarray | None
-    logits: np.ndarray
-    target: int
-    delta: float | None
-    method: str
-    options: dict = field(default_factory=dict)
-    mask: np.ndarray | None = None
-
-    def top_tokens(self, k: int = 5, tokens: Sequence[str] | None = None) -> list[tuple]:
-        """The `k` real positions with the highest relevance, best first.
-
-        Returns `(position, score)` pairs, or `(position, token, score)` when `tokens` is given.
-        """
-        mask = np.ones_like(self.relevance, bool) if self.mask is None else self.mask
-        positions = np.flatnonzero(mask)
-        order = positions[np.argsort(-self.relevance[positions], kind="stable")][: max(k, 0)]
-        if tokens is None:
-            return [(int(t), float(self.relevance[t])) for t in order]
-        return [(int(t), tokens[t], float(self.relevance[t])) for t in order]
-
-
-@dataclass
-class Explanation:
-    """What `Explainer.explain` returns (NumPy arrays, batch first).
-
-    Attributes:
-        relevance: (batch, time) word relevance, exactly 0 where `mask` is False.
-        per_dim: (batch, time, dim) relevance per embedding dimension, or None.
-        logits: (batch, classes) pre-softmax scores of the model.
-        target: (batch,) the explained class of each example.
-        delta: (batch,) conservation error (LRP), or None.
-        method: the method name.
-        options: the options the method ran with (defaults of the name included).
-        mask: (batch, time) True at real tokens.
-
-    `len(e)` is the batch size, `e[i]` an `ExampleExplanation`, `e[2:5]` or `e[[0, 3]]` a
-    smaller `Explanation`.
-
-    >>> e = Explainer(model).explain(ids, method="sa")   # doctest: +SKIP
-    >>> e[0].top_tokens(3)                               # doctest: +SKIP
-    [(4, 0.91), (1, 0.33), (7, 0.12)]
-    """
-
-    relevance: np.ndarray
-    per_dim: np.ndarray | None
-    logits: np.ndarray
-    target: np.ndarray
-    delta: np.ndarray | None
-    method: str
-    options: dict
-    mask: np.ndarray
-    tokens: list | None = None  # per example, the model's own tokens (models that take text)
-
-    def __len__(self) -> int:
-        return int(self.relevance.shape[0])
-
-    def __getitem__(self, index):
-        if isinstance(index, int | np.integer):
-            i = int(index)
-            if not -len(self) <= i < len(self):
-                raise IndexError(f"index {i} out of range for {len(self)} examples")
-            return ExampleExplanation(
-                relevance=self.relevance[i],
-                per_dim=None if self.per_dim is None else self.per_dim[i],
-                logits=self.logits[i],
-                target=int(self.target[i]),
-                delta=None if self.delta is None else float(self.delta[i]),
-                method=self.method,
-                options=self.options,
-                mask=self.mask[i],
-            )
-        if isinstance(index, slice):
-            pick = index
-        else:
-            pick = np.asarray(index)
-            if pick.dtype == bool or np.issubdtype(pick.dtype, np.integer):
-                pick = np.atleast_1d(pick)
-            else:
-                raise TypeError(f"Explanation indices must be int, slice or int/bool arrays; got "
-                                f"{type(index).__name__}")
-        return Explanation(
-            relevance=self.relevance[pick],
-            per_dim=None if self.per_dim is None else self.per_dim[pick],
-            logits=self.logits[pick],
-            target=self.target[pick],
-            delta=None if self.delta is None else self.delta[pick],
-            method=self.method,
-            options=self.options,
-            mask=self.mask[pick],
-            tokens=None if self.tokens is None else [
-                self.tokens[i] for i in np.arange(len(self))[pick]],
-        )
-
-    def __iter__(self):
-        for i in range(len(self)):
-            yield self[i]
-
-    @property
-    def lengths(self) -> np.ndarray:
-        """(batch,) number of real tokens per example."""
-        return self.mask.sum(axis=1)
-
-    def span_scores(self, spans) -> np.ndarray:
-        """Scores of token spans: the sum of the relevance of their words, (batch, n_spans).
-
-        Args:
-            spans: ``(start, end)`` positions, end exclusive: one list for all examples or one
-                list per example (NaN where a list is shorter than the longest).
-
-        For REAT this equals its own phrase formula (Eq. 14 / 22), `Explainer.phrase_scores`.
-
-        >>> e.span_scores([(0, 2), (2, 5)])  # doctest: +SKIP
-        """
-        from keras_relevance import reat
-
-        index, valid = reat.normalize_spans(spans, len(self), self.relevance.shape[1])
-        g = reat.cumulative_scores(self.relevance, self.mask)
-        rows = np.arange(len(self))[:, None]
-        out = g[rows, index[..., 1]] - g[rows, index[..., 0]]
-        if valid is not None:
-            out[~valid] = np.nan
-        return out
-
-    def top_tokens(self, k: int = 5, tokens: Sequence[Sequence[str]] | None = None) -> list:
-        """`ExampleExplanation.top_tokens` for every example (one list per example)."""
-        if tokens is None:
-            return [ex.top_tokens(k) for ex in self]
-        if len(tokens) != len(self):
-            raise ValueError(f"got tokens for {len(tokens)} examples, explanation has {len(self)}")
-        return [ex.top_tokens(k, toks) for ex, toks in zip(self, tokens, strict=True)]
-
-
 # ---------------------------------------------------------------------------------- explainer
-class Explainer:
+class Explainer(InputChecks):
     """Explains the predictions of a Keras text classifier.
 
     Args:
@@ -383,7 +242,7 @@ class Explainer:
             per_dim[~mask_all] = 0
         self._check_finite_result(method, relevance, per_dim, delta)
         tokens = None
-        if chain.takes_strings and _is_texts(raw):
+        if chain.takes_strings and is_texts(raw):
             tokens = self._text_batch(raw).tokens
         return Explanation(
             relevance=relevance,
@@ -510,165 +369,6 @@ class Explainer:
         return out
 
     # -------------------------------------------------------------------------- checks
-    def _check_inputs(self, token_ids) -> np.ndarray:
-        chain = self.chain
-        if chain.takes_strings and _is_texts(token_ids):
-            return self._fit_length(self._text_batch(token_ids).ids)
-        if isinstance(token_ids, str) or (
-            isinstance(token_ids, list | tuple) and token_ids
-            and all(isinstance(t, str) for t in token_ids)
-        ):
-            raise TypeError(
-                f"model {self.model.name!r} takes token ids, not text: encode the texts first "
-                "(e.g. kr.Vocabulary.encode), or put a TextVectorization layer in the model"
-            )
-        if isinstance(token_ids, tf.RaggedTensor):
-            token_ids = token_ids.to_tensor(0)
-        if isinstance(token_ids, tf.Tensor | tf.Variable) or hasattr(token_ids, "numpy"):
-            token_ids = np.asarray(token_ids)
-        if chain.embedding is None:
-            return self._check_embedded(token_ids)
-        if isinstance(token_ids, list | tuple):
-            token_ids = _pad_ragged(token_ids, chain.mask_zero)
-        arr = np.asarray(token_ids)
-        if arr.dtype == object:
-            raise TypeError("token_ids must be an int array (batch, time); got an object array")
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.integer):
-            if arr.size == 0 and arr.dtype == np.float64 and arr.ndim in (1, 2):
-                arr = arr.astype(np.int64)  # np.asarray([]) / [[]] is float64: an empty batch
-            else:
-                raise TypeError(
-                    f"token_ids must be integers (batch, time), got dtype {arr.dtype}; "
-                    "float input is accepted only by models without an Embedding layer "
-                    "(then it is the embeddings, (batch, time, dim))"
-                )
-        if arr.ndim == 1 and arr.size == 0:
-            arr = arr.reshape(0, 0)
-        if arr.ndim != 2:
-            hint = " (wrap one sequence as [ids])" if arr.ndim == 1 else ""
-            raise ValueError(
-                f"token_ids must have shape (batch, time), got shape {arr.shape}{hint}"
-            )
-        if arr.size:
-            vocab = chain.vocab_size
-            low = arr < 0
-            high = arr >= vocab
-            for bad, what in ((low, "negative"), (high, "outside the vocabulary")):
-                if bad.any():
-                    b, t = np.argwhere(bad)[0]
-                    raise ValueError(
-                        f"token id {int(arr[b, t])} at position (row {b}, time {t}) is {what}: "
-                        f"ids must lie in [0, {vocab}) (vocab size {vocab}); "
-                        f"{int(bad.sum())} such id(s) in total"
-                    )
-        if arr.shape[1] == 0 and arr.shape[0] > 0 and not chain.mask_zero:
-            raise ValueError(
-                "sequences of length 0 cannot be explained by a model whose Embedding has no "
-                "mask_zero=True (there is no padding to stand for them)"
-            )
-        return self._fit_length(arr.astype(np.int32, copy=False))
-
-    def _text_batch(self, texts):
-        """Texts through the model's own TextVectorization: the one input type."""
-        from keras_relevance.batch import to_batch
-
-        return to_batch(texts, source=self.chain, vocab_size=self.chain.vocab_size)
-
-    def _fit_length(self, arr: np.ndarray) -> np.ndarray:
-        """Pad ids to the model's fixed or minimum length (id 0 is the model's padding), or
-        refuse by name where padding would be read as words."""
-        chain = self.chain
-        if arr.shape[0] == 0:
-            return arr
-        fixed = chain.fixed_length
-        if fixed is not None:
-            if arr.shape[1] > fixed:
-                extra = arr[:, fixed:] != 0
-                if extra.any():
-                    raise ValueError(
-                        f"model {self.model.name!r} takes sequences of exactly {fixed} tokens "
-                        f"(its Input shape); got {arr.shape[1]} with tokens beyond {fixed}"
-                    )
-                return arr[:, :fixed]
-            return np.pad(arr, ((0, 0), (0, fixed - arr.shape[1])))
-        need = chain.min_length()
-        if 0 < arr.shape[1] < need or (arr.shape[1] == 0 and need > 1):
-            if not (chain.mask_zero or chain.takes_strings):
-                raise ValueError(
-                    f"model {self.model.name!r} needs sequences of at least {need} tokens (its "
-                    f"convolutions and pooling shorten them); got {arr.shape[1]}: pad the ids "
-                    f"to {need}"
-                )
-            return np.pad(arr, ((0, 0), (0, need - arr.shape[1])))
-        return arr
-
-    def _check_embedded(self, x) -> np.ndarray:
-        if isinstance(x, list | tuple):
-            x = np.asarray(x)
-        arr = np.asarray(x)
-        if arr.dtype == bool or not np.issubdtype(arr.dtype, np.floating):
-            if np.issubdtype(arr.dtype, np.integer) and arr.size == 0:
-                arr = arr.astype(np.float32)
-            else:
-                raise TypeError(
-                    f"model {self.model.name!r} has no Embedding layer, so its input is the "
-                    f"embeddings: a float array (batch, time, dim); got dtype {arr.dtype}"
-                )
-        if arr.ndim != 3:
-            raise ValueError(
-                f"model {self.model.name!r} has no Embedding layer: input must be embeddings "
-                f"(batch, time, dim), got shape {arr.shape}"
-            )
-        expected = _input_dim(self.model)
-        if expected is not None and arr.shape[2] != expected:
-            raise ValueError(
-                f"embedding size {arr.shape[2]} does not match the model's input size {expected}"
-            )
-        if arr.shape[0] and arr.shape[1] == 0:
-            raise ValueError("sequences of length 0 cannot be explained by a model without "
-                             "an Embedding with mask_zero=True")
-        if not np.isfinite(arr).all():
-            b, t, _ = np.argwhere(~np.isfinite(arr))[0]
-            raise ValueError(f"input embeddings contain NaN/Inf (first at row {b}, time {t})")
-        return arr
-
-    def _check_target(self, target, logits, batch) -> np.ndarray:
-        num_classes = self.chain.num_classes
-        if target is None:
-            if logits is None:
-                return np.zeros((0,), np.int64)
-            return np.argmax(logits, axis=1).astype(np.int64)
-        if isinstance(target, tf.Tensor | tf.Variable):
-            target = target.numpy()
-        arr = np.asarray(target)
-        if arr.dtype == bool or not (np.issubdtype(arr.dtype, np.integer) or arr.size == 0):
-            raise TypeError(f"target must be None, an int or ints (batch,), got dtype {arr.dtype}")
-        if arr.ndim == 0:
-            arr = np.full((batch,), int(arr), np.int64)
-        elif arr.ndim != 1 or arr.shape[0] != batch:
-            raise ValueError(
-                f"target must be an int or one int per example: shape ({batch},), got {arr.shape}"
-            )
-        arr = arr.astype(np.int64)
-        bad = (arr < 0) | (arr >= num_classes)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"target {int(arr[i])} (example {i}) is out of range: the model has "
-                f"{num_classes} classes, so targets lie in [0, {num_classes})"
-            )
-        return arr
-
-    def _token_mask(self, inputs) -> np.ndarray:
-        """(batch, time) True at real tokens: ids ≠ 0 where the model masks or vectorizes."""
-        chain = self.chain
-        if chain.embedding is None:
-            emb = tf.convert_to_tensor(inputs, chain.compute_dtype)
-            return np.asarray(chain.embed(emb)[1])
-        if chain.mask_zero or chain.takes_strings:
-            return np.asarray(inputs) != 0
-        return np.ones(inputs.shape[:2], bool)
-
     def _check_finite_weights(self) -> None:
         """NaN/Inf weights are refused, checked once per weight version: per optimizer step
         while the model trains, once per Explainer otherwise."""
@@ -738,7 +438,7 @@ class Explainer:
         rows = np.flatnonzero(has_tokens)[:8]
         if len(rows) == 0:
             return
-        if chain.takes_strings and not _is_texts(raw):
+        if chain.takes_strings and not is_texts(raw):
             return  # ids given to a model that takes text: model(x) cannot be called on them
         if chain.takes_strings:
             texts = [raw] if isinstance(raw, str) else list(np.asarray(raw, object).reshape(-1))
@@ -792,17 +492,6 @@ def _build_logits_fn(chain: ModelGraph):
     return logits
 
 
-def _is_texts(x) -> bool:
-    if isinstance(x, str):
-        return True
-    if isinstance(x, tf.Tensor) and x.dtype == tf.string:
-        return True
-    if isinstance(x, np.ndarray) and x.dtype.kind in "OUS":
-        return True
-    return isinstance(x, list | tuple) and len(x) > 0 and all(
-        isinstance(t, str | bytes) for t in x)
-
-
 def _model_input(chain, x):
     """What `model(...)` takes: the strings, or ids (batch, time)."""
     if chain.takes_strings:
@@ -818,35 +507,3 @@ def _empty_logits(chain, emb) -> tf.Tensor:
     return chain.logits(pad, tf.zeros((batch, 1), tf.bool))
 
 
-def _pad_ragged(rows, mask_zero: bool):
-    """Right-pad a list of id lists with 0 (only for mask_zero models)."""
-    if not rows or not all(isinstance(r, list | tuple | np.ndarray) for r in rows):
-        return rows
-    lengths = {len(r) for r in rows}
-    if len(lengths) <= 1:
-        return rows
-    if not mask_zero:
-        raise ValueError(
-            f"sequences have different lengths {sorted(lengths)[:5]}; padding them needs an "
-            "Embedding with mask_zero=True (pad them yourself otherwise)"
-        )
-    width = max(lengths)
-    out = np.zeros((len(rows), width), np.int64)
-    for i, r in enumerate(rows):
-        r = np.asarray(r)
-        if r.size and (r.dtype == bool or not np.issubdtype(r.dtype, np.integer)):
-            raise TypeError(f"token_ids must be integers, row {i} has dtype {r.dtype}")
-        out[i, : len(r)] = r
-    return out
-
-
-def _input_dim(model) -> int | None:
-    try:
-        shape = model.inputs[0].shape
-    except (AttributeError, IndexError, TypeError, ValueError):
-        try:
-            shape = model.layers[0].input.shape
-        except (AttributeError, IndexError, TypeError, ValueError):
-            return None
-    dim = shape[-1] if shape is not None and len(shape) == 3 else None
-    return None if dim is None else int(dim)
