@@ -4,15 +4,16 @@ Run: `python -m benchmarks bench_corpus [--quick]` (or `python -m benchmarks.ben
 
 - Model: the SST-like BiLSTM (Embedding 20,000 × 64, mask_zero → Bidirectional(LSTM(128)) →
   Dense(2)) with **random weights** (seed 0): throughput does not depend on training. The
-  vocabulary is the 20,000 most frequent words of the IMDB test reviews read.
+  vocabulary is the 20,000 most frequent words of the first 2,000 IMDB test reviews (prepared
+  once, in the parent process, with the corpus files: the measured processes only load them).
 - Documents: IMDB test reviews, truncated to their first 400 tokens (`max_tokens=400`).
 - Throughput: documents/s and tokens/s of `explain_corpus` per method (lrp, gradient, reat),
   one method per run, no labels (no deletion aggregates), progress bar off, after a warm-up run
   of one batch (tracing excluded).
 - Memory: peak RSS (`resource.getrusage(RUSAGE_SELF).ru_maxrss`) of a fresh process that
   explains N documents with `gradient` from a .txt file, for a small and a 12.5× larger N: the
-  high-water mark before `explain_corpus` (data loaded, written to the file and freed, vocabulary
-  built, model traced on one batch) and after it. Streaming should keep the growth flat.
+  high-water mark before `explain_corpus` (vocabulary loaded, model traced on one batch) and
+  after it. Streaming should keep the growth flat.
   --quick uses a smaller model for this part (see the printed table).
 - Devices: the same LRP run with `MirroredStrategy` over 2 logical CPU devices vs none, in fresh
   processes (logical devices must be set before TensorFlow initializes).
@@ -24,6 +25,7 @@ import argparse
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -38,13 +40,18 @@ VOCAB = 20000
 MAX_TOKENS = 400
 
 
-def _corpus(n: int):
+def _prepare(folder: str, sizes) -> str:
+    """Write the first n IMDB test reviews (one a line) for each n, and the vocabulary."""
     import keras_relevance as kr
     from keras_relevance import datasets
 
-    data = datasets.load_imdb(split="test", max_docs=n, seed=0)
-    texts = list(data.texts)
-    return texts, kr.Vocabulary.from_texts(texts, max_size=VOCAB)
+    texts = list(datasets.load_imdb(split="test", max_docs=max(sizes), seed=0).texts)
+    texts = [" ".join(t.split()) for t in texts]  # one review per line
+    kr.Vocabulary.from_texts(texts[:2000], max_size=VOCAB).save(f"{folder}/vocab.json")
+    for n in sizes:
+        with open(f"{folder}/corpus-{n}.txt", "w", encoding="utf-8") as f:
+            f.writelines(t + "\n" for t in texts[:n])
+    return folder
 
 
 def _model(vocab_size: int, dim: int, units: int):
@@ -74,22 +81,20 @@ def child(args) -> dict:
 
     import keras_relevance as kr
 
-    texts, vocab = _corpus(args.docs)
+    vocab = kr.Vocabulary.load(f"{args.prepared}/vocab.json")
+    corpus = f"{args.prepared}/corpus-{args.docs}.txt"
+    with open(corpus, encoding="utf-8") as f:
+        warm = [next(f).rstrip("\n") for _ in range(args.batch_size)]
     model = _model(len(vocab), args.dim, args.units)
     warnings.simplefilter("ignore", kr.CorpusWarning)
     common = dict(methods=(args.method,), batch_size=args.batch_size, shard_size=args.shard_size,
                   vocabulary=vocab, quiet=True, max_tokens=MAX_TOKENS, strategy=strategy)
     with tempfile.TemporaryDirectory() as tmp:
-        # the corpus is streamed from a file, as a user's large corpus would be
-        with open(f"{tmp}/corpus.txt", "w", encoding="utf-8") as f:
-            f.writelines(" ".join(t.split()) + "\n" for t in texts)
-        warm = texts[: args.batch_size]
-        del texts
+        kr.explain_corpus(model, warm, out=f"{tmp}/warm", **common)  # traces the methods
         gc.collect()
-        kr.explain_corpus(model, warm, out=f"{tmp}/warm", **common)
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB → MiB
         start = time.perf_counter()
-        res = kr.explain_corpus(model, f"{tmp}/corpus.txt", out=f"{tmp}/run", **common)
+        res = kr.explain_corpus(model, corpus, out=f"{tmp}/run", **common)
         seconds = time.perf_counter() - start
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         tokens = int(kr.read_explanations(f"{tmp}/run")["tokens"].map(len).sum())
@@ -121,26 +126,29 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--shard-size", type=int, default=1000)
     p.add_argument("--rss-docs", default="2000,25000")
+    p.add_argument("--prepared", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.child:
         print(json.dumps(child(args)), flush=True)
         return 0
     n = args.docs or (128 if args.quick else 1000)
+    sizes = [int(x) for x in args.rss_docs.split(",")]
+    prepared = _prepare(tempfile.mkdtemp(prefix="bench_corpus_"), sorted({n, *sizes}))
     print(machine_markdown())
     print(f"\nIMDB test reviews, ≤ {MAX_TOKENS} tokens, BiLSTM E{args.dim} H{args.units} "
           f"(random weights), batch {args.batch_size}\n")
     rows = []
     for method in ("lrp", "gradient", "reat"):
         r = _spawn(docs=n, method=method, dim=args.dim, units=args.units,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, prepared=prepared)
         rows.append([method, r["docs"], f"{r['docs'] / r['seconds']:.1f}",
                      f"{r['tokens'] / r['seconds']:.0f}", f"{r['seconds']:.1f}"])
     print(markdown_table(["method", "docs", "docs/s", "tokens/s", "seconds"], rows, "lrrrr"))
-    sizes = [int(s) for s in args.rss_docs.split(",")]
     dim, units = (16, 16) if args.quick else (args.dim, args.units)
     rows = []
     for size in sizes:
-        r = _spawn(docs=size, method="gradient", dim=dim, units=units, shard_size=500)
+        r = _spawn(docs=size, method="gradient", dim=dim, units=units, shard_size=500,
+                   prepared=prepared)
         rows.append([size, f"{r['rss_before_mib']:.0f}", f"{r['rss_mib']:.0f}",
                      f"{r['rss_mib'] - r['rss_before_mib']:.0f}",
                      f"{r['docs'] / r['seconds']:.1f}"])
@@ -152,11 +160,12 @@ def main(argv=None) -> int:
     rows = []
     for devices in (1, 2):
         r = _spawn(docs=n, method="lrp", devices=devices, dim=args.dim, units=args.units,
-                   batch_size=args.batch_size)
+                   batch_size=args.batch_size, prepared=prepared)
         rows.append([devices, f"{r['docs'] / r['seconds']:.1f}",
                      f"{r['tokens'] / r['seconds']:.0f}"])
     print(f"\nLRP, {n} documents, 1 vs 2 logical CPU devices (MirroredStrategy)\n")
     print(markdown_table(["devices", "docs/s", "tokens/s"], rows, "rrr"))
+    shutil.rmtree(prepared, ignore_errors=True)
     return 0
 
 

@@ -30,7 +30,7 @@ def parser(description: str, name: str) -> argparse.ArgumentParser:
     p.add_argument("--out", default=f"runs/repro/{name}", help="where results go")
     p.add_argument("--epochs", type=int, default=None, help="training epochs (see --help text)")
     p.add_argument("--quick", action="store_true", help="a small smoke run (subsets, 1 epoch)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=None, help="one seed (overrides --seeds)")
     p.add_argument("--batch-size", type=int, default=None)
     return p
 
@@ -271,7 +271,10 @@ def seeds_arg(p: argparse.ArgumentParser, default: str = "0,1,2") -> None:
                    help="comma-separated training seeds (every table: mean and 95%% interval)")
 
 
-def parse_seeds(text: str) -> list[int]:
+def parse_seeds(text: str, seed: int | None = None) -> list[int]:
+    """`--seeds "0,1,2"` as ints; a single `--seed` wins when given."""
+    if seed is not None:
+        return [int(seed)]
     seeds = [int(s) for s in str(text).split(",") if s.strip()]
     if not seeds:
         sys.exit("--seeds: give at least one seed")

@@ -12,6 +12,7 @@ is polar in that direction). Writes table.md, table.json and table.svg (or .png 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 from pathlib import Path
@@ -52,6 +53,9 @@ def main(argv=None) -> int:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--texts", type=int, default=200, help="test sentences evaluated")
     p.add_argument("--methods", default=",".join(METHODS))
+    p.add_argument("--sanity", action="store_true",
+                   help="also run evaluation.randomization_test on the first seed's model "
+                        "(cascading randomisation, and a model trained on shuffled labels)")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     sst = Path(args.data) / "sst"
@@ -78,6 +82,20 @@ def main(argv=None) -> int:
     (out / "table.json").write_text(table.to_json() + "\n")
     print(table.to_markdown())
     print(f"wrote {table.plot(out / 'table.png')}")
+    if args.sanity:
+        seed = seeds[0]
+        shuffled = np.random.default_rng(seed).permutation(tr.labels)
+        res = evaluation.randomization_test(
+            models[seed], x_test, args.methods.split(","), target=te.labels, threshold=0.5,
+            train_fn=lambda s: train(x_train, shuffled, len(vocab), s, args.epochs), seed=seed)
+        res.pop("per_example")
+        (out / "sanity.json").write_text(json.dumps(res, indent=1) + "\n")
+        print("Spearman with the trained model's relevance after randomising, head first:")
+        for m, values in res["spearman"].items():
+            print(f"  {m}: " + ", ".join(f"{layer} {v:.3f}" for layer, v in
+                                          zip(res["layers"], values, strict=True))
+                  + f"; shuffled-label model {res['data'][m]:.3f}")
+        print(f"flagged: {res['flagged']}")
     return 0
 
 

@@ -19,8 +19,12 @@ SST's vocabulary, 17,773 words), the others uniform(−0.1, 0.1); all are fine-t
 Deletion (`evaluation.deletion_curves`, delete = zero the word's embedding, target = true class):
 correctly classified test posts in decreasing relevance order (accuracy should fall), misclassified
 ones in increasing order (accuracy should rise); LRP with ε = 0.01 (as in that paper), SA, random
-(`--random-seeds`). By default on `--eval-docs 1000` random test posts, 0..`--max-deletions 20`
-words (CPU budget).
+(`--random-seeds`). By default on `--eval-docs 1000` random test posts of >= `--min-tokens 100`
+tokens (the paper's subset), 0..`--max-deletions 20` words (CPU budget); LRP with δ = 0 (`lrp`) and
+the conservative δ = 1 (`lrp_cons`). Punctuation and numbers are dropped (`--filter-tokens`), as in
+the paper; `--optimizer sgd` trains with SGD + momentum as the paper. One model per `--seeds` entry;
+mean and 95% two-level bootstrap intervals; the PCA of LRP-weighted document vectors (Fig. 3) goes
+into the `--json` summary (`docs/reproduction/arras2016.json`).
 
 Outputs in --out: results.json, results.md, deletion.png, highlight.html (LRP heatmaps of one test
 post for several classes), model.weights.h5.
@@ -198,7 +202,7 @@ def main(argv=None) -> int:
         args.eval_docs = min(args.eval_docs or 300, 300)
         args.max_deletions = min(args.max_deletions, 10)
         args.random_seeds = min(args.random_seeds, 3)
-    seeds = common.parse_seeds(args.seeds)
+    seeds = common.parse_seeds(args.seeds, args.seed)
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 3)
     batch_size = args.batch_size or 64
     data, out = common.data_dir(args.data), Path(args.out)

@@ -206,7 +206,7 @@ def main(argv=None) -> int:
     if args.quick:
         args.max_train = args.max_train or 1500
         args.lime_samples = min(args.lime_samples, 100)
-    seeds = common.parse_seeds(args.seeds)
+    seeds = common.parse_seeds(args.seeds, args.seed)
     epochs = args.epochs if args.epochs is not None else (1 if args.quick else 20)
     batch_size = args.batch_size or 32
     models = [m.strip() for m in args.models.split(",") if m.strip()]

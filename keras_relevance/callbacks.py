@@ -195,9 +195,7 @@ class ExplanationLogger(keras.callbacks.Callback):
         self.summary_ids = None
         if summary_data is False:
             pass
-        elif summary_data is not None:
-            if not (_is_ids_and_labels(summary_data) or isinstance(summary_data, tuple | list)):
-                raise ValueError("summary_data must be ids, texts or (ids or texts, labels)")
+        elif summary_data is not None:  # ids, texts or (ids or texts, labels)
             data = summary_data[0] if _is_pair(summary_data) else summary_data
             self.summary_ids = _prepare_samples(data, vocabulary, max_len)[0]
         elif self.deletion_data is not None:

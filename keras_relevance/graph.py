@@ -33,6 +33,16 @@ from keras.src import tree
 from keras.src.backend.common.keras_tensor import KerasTensor
 
 from keras_relevance import capabilities as caps
+from keras_relevance.graph_steps import (
+    Step,
+    fill,
+    flatten,
+    functional_of,
+    output_masks,
+    plain_call,
+    prune_mask_ops,
+    rank,
+)
 
 _GRAPHS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → its ModelGraph
 _PREPROCESSING = ("TextVectorization", "StringLookup", "IntegerLookup", "InputLayer")
@@ -49,59 +59,6 @@ class MethodResult(NamedTuple):
     target: np.ndarray | None = None  # (batch,) the explained classes, predicted ones resolved
 
 
-def _is_mask_argument(name: str) -> bool:
-    return name == "mask" or name.endswith("_mask")
-
-
-@dataclass
-class Step:
-    """One call of a layer in the flattened graph.
-
-    `args` / `kwargs` are the node's symbolic call arguments without the masks Keras recorded
-    (the walk computes masks itself); `inputs` / `outputs` are the keys (ids of symbolic tensors,
-    nested models' inputs resolved to their callers') of its data tensors.
-    """
-
-    layer: Any
-    node: Any
-    args: tuple
-    kwargs: dict
-    inputs: list[int]
-    outputs: list[int]
-    path: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.path}{self.layer.name}"
-
-    def describe(self) -> str:
-        return f"layer {self.name!r} ({type(self.layer).__name__})"
-
-
-def _make_step(op, node, key_of, path) -> Step:
-    args = tuple(node.arguments.args)
-    kwargs = {k: v for k, v in node.arguments.kwargs.items()
-              if not (_is_mask_argument(k) and _has_tensor(v))}
-    inputs = [key_of(t) for t in tree.flatten((args, kwargs)) if isinstance(t, KerasTensor)]
-    return Step(op, node, args, kwargs, inputs, [id(kt) for kt in node.outputs], path)
-
-
-def _has_tensor(struct) -> bool:
-    return any(isinstance(t, KerasTensor) for t in tree.flatten(struct))
-
-
-def _prune_mask_ops(steps: list, output_key: int, alias: dict) -> list:
-    """Drop steps whose outputs only feed masks (the `not_equal` Keras records for mask_zero)."""
-    while True:
-        used = {output_key}
-        for step in steps:
-            used.update(step.inputs)
-        kept = [s for s in steps if any(k in used for k in s.outputs)]
-        if len(kept) == len(steps):
-            return kept
-        steps = kept
-
-
 @dataclass
 class WalkResult:
     """What `ModelGraph.walk` returns: the head's input and, when recorded, every step's outputs."""
@@ -109,58 +66,6 @@ class WalkResult:
     features: Any
     mask: Any
     values: dict = field(default_factory=dict)
-
-
-def _functional_of(model) -> keras.Model:
-    """The Functional graph behind `model`, or an error saying why there is none."""
-    if isinstance(model, keras.Sequential):
-        graph = getattr(model, "_functional", None)
-        if graph is None:
-            raise ValueError(
-                f"Sequential model {model.name!r} has no graph yet: build it first "
-                "(keras.Input as first layer, model.build((None, None)), or one batch through it)"
-            )
-        return graph
-    if hasattr(model, "_nodes_by_depth") and getattr(model, "_operations", None) is not None:
-        return model
-    raise ValueError(
-        f"model {model.name!r} is a subclassed keras.Model ({type(model).__name__}) without a "
-        "graph: its call() may do anything (divide by a temperature, build its own mask), so "
-        "explaining it from model.layers could be silently wrong. Write it as a functional model "
-        "instead: inputs = keras.Input((None,), dtype='int32'); outputs = ...the same layers...; "
-        "model = keras.Model(inputs, outputs)"
-    )
-
-
-def _flatten(functional, input_keys, path, steps, alias, seen) -> list[int]:
-    """Append the steps of `functional` (nested models inlined) in topological order."""
-    if id(functional) in seen:
-        raise ValueError(
-            f"sub-model {functional.name!r} is called more than once in the graph; "
-            "keras_relevance explains each sub-model called once"
-        )
-    seen.add(id(functional))
-    for kt, key in zip(tree.flatten(functional.inputs), input_keys, strict=True):
-        alias[id(kt)] = key
-
-    def key_of(kt):
-        return alias.get(id(kt), id(kt))
-
-    by_depth = functional._nodes_by_depth
-    for depth in sorted(by_depth, reverse=True):
-        for node in by_depth[depth]:
-            if not node.operation or node.is_input:
-                continue
-            op = node.operation
-            inputs = [key_of(kt) for kt in node.input_tensors]
-            if isinstance(op, keras.Model):
-                inner = _functional_of(op)
-                outs = _flatten(inner, inputs, f"{path}{op.name}/", steps, alias, seen)
-                for kt, key in zip(node.outputs, outs, strict=True):
-                    alias[id(kt)] = key
-                continue
-            steps.append(_make_step(op, node, key_of, path))
-    return [key_of(kt) for kt in tree.flatten(functional.outputs)]
 
 
 class ModelGraph:
@@ -184,7 +89,7 @@ class ModelGraph:
     def __init__(self, model: keras.Model):
         self.model = model
         self._cache: dict = {}
-        functional = _functional_of(model)
+        functional = functional_of(model)
         if len(tree.flatten(functional.inputs)) != 1:
             raise ValueError(
                 f"model {model.name!r} has {len(tree.flatten(functional.inputs))} inputs; "
@@ -199,9 +104,9 @@ class ModelGraph:
         self.input_tensor = tree.flatten(functional.inputs)[0]
         self.alias: dict[int, int] = {}
         self.steps: list[Step] = []
-        out_keys = _flatten(functional, [id(self.input_tensor)], "", self.steps, self.alias, set())
+        out_keys = flatten(functional, [id(self.input_tensor)], "", self.steps, self.alias, set())
         self.output_key = out_keys[0]
-        self.steps = _prune_mask_ops(self.steps, self.output_key, self.alias)
+        self.steps = prune_mask_ops(self.steps, self.output_key, self.alias)
         self._producer = {k: s for s in self.steps for k in s.outputs}
         self._find_embedding()
         self._find_head()
@@ -414,12 +319,12 @@ class ModelGraph:
                 pass
         values = {self.start_key: emb}
         masks = {self.start_key: start_mask}
-        call = op or _plain_call
+        call = op or plain_call
         for step in self.body:
-            args, kwargs, previous = _fill(step, values, masks, self.alias)
+            args, kwargs, previous = fill(step, values, masks, self.alias)
             outputs = call(step, args, kwargs)
             flat = tree.flatten(outputs)
-            out_masks = _output_masks(step.layer, args, previous, outputs)
+            out_masks = output_masks(step.layer, args, previous, outputs)
             for key, value, mask in zip(step.outputs, flat, out_masks, strict=False):
                 values[key] = value
                 masks[key] = mask
@@ -541,7 +446,7 @@ class ModelGraph:
         if not self.mask_zero or self.embedding is None or self.fixed_length is not None:
             return False
         for step in self.body:
-            shapes = [_rank(t) for t in step.node.input_tensors]
+            shapes = [rank(t) for t in step.node.input_tensors]
             if all(r is not None and r < 3 for r in shapes):
                 continue
             if not caps.time_safe(step.layer):
@@ -563,87 +468,10 @@ class ModelGraph:
             n = caps.output_length(step.layer, known[0]) if known else None
             if n is not None and n < 1:
                 return False
-            out_rank = [_rank(t) for t in step.node.outputs]
+            out_rank = [rank(t) for t in step.node.outputs]
             for key, r in zip(step.outputs, out_rank, strict=False):
                 lengths[key] = n if r is not None and r >= 3 else None
         return True
-
-
-def _rank(kt) -> int | None:
-    shape = getattr(kt, "shape", None)
-    return None if shape is None else len(shape)
-
-
-def _plain_call(step, args, kwargs):
-    return step.layer(*args, **kwargs)
-
-
-def _fill(step: Step, values: dict, masks: dict, alias: dict):
-    """The step's call arguments with tensors filled in, and the masks Keras would pass."""
-    layer = step.layer
-
-    def step_key(kt):
-        return alias.get(id(kt), id(kt))
-
-    def fill(struct):
-        return tree.map_structure(
-            lambda t: values[step_key(t)] if isinstance(t, KerasTensor) else t, struct)
-
-    def mask_of(struct):
-        return tree.map_structure(
-            lambda t: masks.get(step_key(t)) if isinstance(t, KerasTensor) else None, struct
-        )
-
-    args, kwargs = list(fill(list(step.args))), dict(fill(step.kwargs))
-    params = caps.call_parameters(layer)
-    if "training" in params:
-        kwargs["training"] = False
-    tensor_args = _tensor_arguments(params, step.args, step.kwargs)
-    if len(tensor_args) == 1:
-        if "mask" in params and kwargs.get("mask") is None:
-            (only,) = tensor_args.values()
-            mask = mask_of(only)
-            if any(m is not None for m in tree.flatten(mask)):
-                kwargs["mask"] = mask
-    elif len(tensor_args) > 1:
-        for name, struct in tensor_args.items():
-            if f"{name}_mask" in params and kwargs.get(f"{name}_mask") is None:
-                mask = mask_of(struct)
-                if any(m is not None for m in tree.flatten(mask)):
-                    kwargs[f"{name}_mask"] = mask
-    if kwargs.get("mask") is not None:
-        previous = kwargs["mask"]
-    else:
-        previous = mask_of(step.args[0]) if step.args else None
-    return args, kwargs, previous
-
-
-def _tensor_arguments(params, args, kwargs) -> dict:
-    names = [p for p in params if p != "self"]
-    out = {}
-    for name, value in zip(names, args, strict=False):
-        if any(isinstance(t, KerasTensor) for t in tree.flatten(value)):
-            out[name] = value
-    for name, value in kwargs.items():
-        if any(isinstance(t, KerasTensor) for t in tree.flatten(value)):
-            out[name] = value
-    return out
-
-
-def _output_masks(layer, args, previous, outputs) -> list:
-    """The masks of a layer's outputs, as Keras's `Layer.__call__` sets them."""
-    n = len(tree.flatten(outputs))
-    if not getattr(layer, "supports_masking", False):
-        return [None] * n
-    if previous is None or all(m is None for m in tree.flatten(previous)):
-        if not isinstance(layer, keras.layers.Masking):
-            return [None] * n
-    first = args[0] if args else None
-    out = layer.compute_mask(first, previous)
-    if out is None:
-        return [None] * n
-    flat = tree.flatten(out)
-    return flat + [None] * (n - len(flat))
 
 
 def time_trim_safe(graph: ModelGraph) -> bool:

@@ -242,6 +242,11 @@ class _Plan:
 
     # ----------------------------------------------------------------- entry
     def run(self, embeddings, mask, target, naive=False):
+        """Word scores (batch, time) and the cumulative evidence g (batch, time + 1)."""
+        return self.run_all(embeddings, mask, target, naive)[:2]
+
+    def run_all(self, embeddings, mask, target, naive=False):
+        """Word scores, cumulative g, class scores and resolved targets (NumPy)."""
         embeddings = tf.cast(tf.convert_to_tensor(embeddings), self.dtype)
         mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)
         target = tf.cast(tf.convert_to_tensor(target), tf.int32)
@@ -252,11 +257,8 @@ class _Plan:
             )
         batch, time = int(embeddings.shape[0]), int(embeddings.shape[1])
         if time == 0:
-            return np.zeros((batch, 0), self.dtype), np.zeros((batch, 1), self.dtype)
-        return self.run_all(embeddings, mask, target, naive)[:2]
-
-    def run_all(self, embeddings, mask, target, naive=False):
-        """Word scores, cumulative g, class scores and resolved targets (NumPy)."""
+            empty = np.zeros((batch, 0), self.dtype)
+            return empty, np.zeros((batch, 1), self.dtype), None, np.asarray(target)
         fn = self.function("naive" if naive else "reat")
         word, cumulative, scores, target = fn(embeddings, mask, target)
         return word.numpy(), cumulative.numpy(), scores.numpy(), target.numpy()
@@ -335,15 +337,7 @@ def explain_naive_reat(chain: ModelGraph, embeddings, mask, target, **options) -
 
 
 def _one_pass(graph, embeddings, mask, target, naive):
-    plan = _plan(graph)
-    emb = tf.cast(tf.convert_to_tensor(embeddings), plan.dtype)
-    mask = tf.cast(tf.convert_to_tensor(mask), tf.bool)
-    target = tf.cast(tf.convert_to_tensor(target), tf.int32)
-    if emb.shape.rank != 3 or emb.shape[-1] != plan.input_dim:
-        raise ValueError(
-            f"embeddings must have shape (batch, time, {plan.input_dim}); got {tuple(emb.shape)}"
-        )
-    word, _, scores, target = plan.run_all(emb, mask, target, naive)
+    word, _, scores, target = _plan(graph).run_all(embeddings, mask, target, naive)
     return MethodResult(relevance=word, scores=scores, target=target)
 
 

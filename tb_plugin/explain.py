@@ -212,3 +212,68 @@ class WorkerPool:
             for worker in self._workers.values():
                 worker.stop()
             self._workers.clear()
+
+
+def _models(logdir: str, run: str) -> tuple[str, dict]:
+    """(models folder, its index.json) of a run, both inside the log directory."""
+    root = os.path.realpath(logdir) if logdir else ""
+    if not root or not os.path.isdir(root):
+        raise params.missing("typing a sentence needs a local --logdir folder")
+    folder = os.path.realpath(os.path.join(root, run, "models"))
+    if not (folder + os.sep).startswith(root.rstrip(os.sep) + os.sep):
+        raise params.bad(f"run {run!r} is not inside the log directory")
+    try:
+        with open(os.path.join(folder, "index.json"), encoding="utf-8") as f:
+            index = json.load(f)
+    except FileNotFoundError:
+        raise params.missing(
+            f"run {run!r} kept no model to explain typed text with: log it with "
+            "ExplanationLogger(keep_models=1) (the default) or model_path=..."
+        ) from None
+    except (OSError, ValueError) as e:
+        raise RouteError(422, f"run {run!r}: cannot read models/index.json: {e}") from None
+    if not isinstance(index, dict) or not isinstance(index.get("steps"), dict):
+        raise RouteError(422, f"run {run!r}: models/index.json has no steps")
+    return folder, index
+
+
+def explain_text(
+    pool: WorkerPool, logdir: str, run: str, step: int | None, text: str, methods: list[str]
+) -> dict:
+    """The `/explain` answer: `text` explained by the run's kept model of `step` (or newest)."""
+    folder, models = _models(logdir, run)
+    steps = {}
+    for key, name in models["steps"].items():
+        if isinstance(name, str) and str(key).lstrip("-").isdigit() and len(str(key)) < 20:
+            steps[int(key)] = name
+    if not steps:
+        raise params.missing(f"run {run!r} kept no model yet")
+    chosen = max(steps) if step is None else step
+    if chosen not in steps:
+        raise params.missing(
+            f"no model kept for step {chosen} of run {run!r}; kept steps: {sorted(steps)}"
+        )
+    vocab = models.get("vocab")
+    reply = pool.ask(
+        run,
+        {
+            "model": os.path.join(folder, steps[chosen]),
+            "vocab": os.path.join(folder, vocab) if isinstance(vocab, str) else None,
+            "max_len": models.get("max_len"),
+            "text": text,
+            "methods": methods,
+        },
+    )
+    if reply.get("error"):
+        raise RouteError(422, reply["error"])
+    return {
+        "run": run,
+        "step": chosen,
+        "steps": sorted(steps),
+        "tokens": reply.get("tokens"),
+        "relevance": reply.get("relevance"),
+        "logits": reply.get("logits"),
+        "target": reply.get("target"),
+        "unknown": reply.get("unknown", []),
+        "class_names": models.get("class_names"),
+    }

@@ -96,18 +96,30 @@ class Browser:
             if b0 & 0x80:
                 return json.loads(message)
 
-    def evaluate(self, expression: str):
-        """The value of a JS expression (awaited if it is a promise)."""
+    def call(self, method: str, **params) -> dict:
+        """One DevTools command (e.g. ``Page.captureScreenshot``); returns its result."""
         self._id += 1
-        self._send(json.dumps({"id": self._id, "method": "Runtime.evaluate", "params": {
-            "expression": expression, "awaitPromise": True, "returnByValue": True}}).encode())
+        self._send(json.dumps({"id": self._id, "method": method, "params": params}).encode())
         while True:
             reply = self._recv()
             if reply.get("id") == self._id:
-                result = reply.get("result", {})
-                if "exceptionDetails" in result:
-                    raise RuntimeError(f"JS error: {result['exceptionDetails']}")
-                return result.get("result", {}).get("value")
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return reply.get("result", {})
+
+    def evaluate(self, expression: str):
+        """The value of a JS expression (awaited if it is a promise)."""
+        result = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
+                           returnByValue=True)
+        if "exceptionDetails" in result:
+            raise RuntimeError(f"JS error: {result['exceptionDetails']}")
+        return result.get("result", {}).get("value")
+
+    def screenshot(self, path: str) -> None:
+        """A PNG of the page as it is now."""
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        with open(path, "wb") as f:
+            f.write(base64.b64decode(data))
 
     def wait_for(self, expression: str, timeout: float = 30.0):
         deadline = time.monotonic() + timeout

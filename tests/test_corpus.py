@@ -321,6 +321,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow  # two worker processes + the collective set-up: 40-70 s on 2 shared cores
 def test_multi_worker_two_local_processes_equal_single_device(saved, tmp_path):
     folder, ref = saved
     hosts = [f"127.0.0.1:{p}" for p in _free_ports(2)]

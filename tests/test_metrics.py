@@ -267,6 +267,7 @@ def test_randomization_test_cascade_and_data():
     assert res["layers"] == [layer.name for layer in reversed(model.layers)]  # head first
     assert len(res["layers"]) == 3
     assert res["spearman"]["blind"] == pytest.approx([1.0, 1.0, 1.0])
+    assert min(res["logit_change"]) > 0  # every step changed the model
     assert res["per_example"]["grad_input"].shape == (3, 12)
     assert res["spearman"]["grad_input"][-1] < 0.9
     assert res["flagged"]["cascade"] == ["blind"]

@@ -753,6 +753,36 @@ def test_dashboard_is_live_and_scales_as_computed(tmp_path):
         assert "supports the predicted class" in legend and "speaks against" in legend
         assert "+0.500" in legend
         assert "scale=fixed" in browser.evaluate("location.hash")
+
+        # compare the selected sentence with an earlier step: two rows on one (fixed) scale
+        browser.evaluate("""(() => { const c = document.querySelector('#kr-compare');
+            c.value = 'step:0'; c.dispatchEvent(new Event('change')); return true; })()""")
+        browser.wait_for("document.querySelectorAll('#kr-compare-table tr').length === 2")
+        rows = browser.evaluate("""[...document.querySelectorAll('#kr-compare-table tr')].map(
+            (tr) => [tr.querySelector('th').textContent, tr.querySelector('.kr-sentence')
+              .dataset.scale])""")
+        assert [r[0] for r in rows] == ["live · step 2", "live · step 0"]
+        assert [float(r[1]) for r in rows] == [0.5, 0.5]
+        # the system's dark mode is followed
+        assert not browser.evaluate("document.body.classList.contains('kr-dark-mode')")
+        browser.call("Emulation.setEmulatedMedia",
+                     features=[{"name": "prefers-color-scheme", "value": "dark"}])
+        browser.wait_for("document.body.classList.contains('kr-dark-mode')", timeout=10)
+
+        # a shared URL restores the view: run, method, step, sample, class and scale
+        browser.evaluate("location.hash = 'run=live&tag=heatmap/lrp&step=0&sample=1&target=0"
+                         "&scale=step'; true")
+        browser.call("Page.reload")
+        try:
+            browser.wait_for("document.body && document.body.dataset.krStep === '0'")
+        except TimeoutError:
+            raise AssertionError(browser.evaluate("""[location.href, document.body.dataset.krStep,
+                document.body.innerText.slice(0, 600)]""")) from None
+        state = browser.evaluate("""[document.querySelector('#kr-scale').value,
+            document.querySelector('#kr-target').value,
+            document.querySelector('.kr-row.kr-selected').dataset.id,
+            document.querySelector('#kr-step').value]""")
+        assert state == ["step", "0", "1", "0"]
     finally:
         if browser is not None:
             browser.close()

@@ -81,6 +81,7 @@ def randomization_test(
 
     Returns:
         `{"layers": [layer randomised at step s], "spearman": {method: [mean per step]},
+        "logit_change": [mean |logits − trained logits| per step],
         "spearman_abs": {...}, "per_example": {method: (steps, batch)},
         "data": {method: mean} or None, "data_abs": ..., "flagged": {"cascade": [...],
         "data": [...]}, "threshold": float}`.
@@ -123,9 +124,12 @@ def randomization_test(
     per_example = {n: [] for n in methods}
     per_example_abs = {n: [] for n in methods}
     names = [layer.name for layer in trained.layers]
+    base = scorer.logits(ids)
+    changed = []  # mean |Δ logits| per step: 0 would mean the randomisation did nothing
     for name in order:
         i = names.index(name)
         work.layers[i].set_weights(fresh.layers[i].get_weights())
+        changed.append(float(np.abs(Scorer(work).logits(ids) - base).mean()))
         for n, m in methods.items():
             rel = _relevance(m, work, ids, target, options.get(n, {}))
             per_example[n].append(_correlations(reference[n], rel, mask, False))
@@ -140,6 +144,7 @@ def randomization_test(
         "spearman_abs": means(per_example_abs),
         "per_example": {n: np.stack(rows) if rows else np.zeros((0, len(ids)))
                         for n, rows in per_example.items()},
+        "logit_change": changed,
         "data": None,
         "data_abs": None,
         "threshold": float(threshold),

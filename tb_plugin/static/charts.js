@@ -56,7 +56,7 @@ function pathOf(points) {
 /** Deletion curves of one step: accuracy after k deleted words, random mean ± std as a band. */
 export function deletionChart(item) {
   const x = item.x;
-  const methods = Object.keys(item.curves);
+  const methods = Object.keys(item.curves).sort(); // the same colour per method as the AOPC chart
   const values = [];
   for (const k of methods) values.push(...item.curves[k].filter((v) => v != null));
   const rnd = item.random;
@@ -106,7 +106,7 @@ export function deletionChart(item) {
  * baseline's AOPC dashed. `data` is {method: [{step, aopc, n, area, random_aopc}]}.
  */
 export function aopcChart(data, kind = 'correct') {
-  const methods = Object.keys(data);
+  const methods = Object.keys(data).sort();
   const steps = [...new Set(methods.flatMap((m) => data[m].map((p) => p.step)))].sort((a, b) => a - b);
   const values = methods.flatMap((m) => data[m].map((p) => p.aopc)).filter((v) => v != null);
   const randomBy = new Map();

@@ -134,6 +134,16 @@ function readHash() {
   return Object.fromEntries(new URLSearchParams(location.hash.slice(1)));
 }
 
+/** TensorBoard's "Reload data" setting (its local storage; on unless the user turned it off). */
+function autoReload() {
+  try {
+    const settings = JSON.parse(localStorage.getItem('_tb_global_settings') || '{}');
+    return settings.autoReload !== false;
+  } catch (e) {
+    return true;
+  }
+}
+
 function darkMode() {
   let parentDark = false;
   try {
@@ -185,7 +195,13 @@ class Dashboard {
   // ---- live: poll /runs, on a timer, on TensorBoard's reload and when the tab is shown --------
   startPolling() {
     const interval = Number(new URLSearchParams(location.search).get('poll')) || POLL_MS;
-    setInterval(() => { if (!document.hidden) this.poll(); }, interval);
+    setInterval(() => { if (!document.hidden && autoReload()) this.poll(); }, interval);
+    // TensorBoard's reload button (same origin: the frame can listen on its parent's page)
+    try {
+      window.parent.document.addEventListener('click', (e) => {
+        if (e.target && e.target.closest && e.target.closest('.reload-button')) this.poll();
+      }, true);
+    } catch (e) { /* not inside TensorBoard */ }
     document.addEventListener('visibilitychange', () => { if (!document.hidden) this.poll(); });
     window.addEventListener('focus', () => this.poll());
     // TensorBoard's plugin host posts messages to the iframe (runs changed, reload): look again.
@@ -197,7 +213,9 @@ class Dashboard {
   }
 
   async poll() {
-    if (this.polling) return;
+    const now = Date.now();
+    if (this.polling || now - (this.lastPoll || 0) < 400) return; // bursts of events: one request
+    this.lastPoll = now;
     this.polling = true;
     try {
       this.applyTheme();
@@ -394,12 +412,14 @@ class Dashboard {
     h.set('target', s.target);
     h.set('scale', s.scale);
     if (s.scale === 'fixed') h.set('fixed', String(s.fixed));
-    history.replaceState(null, '', `#${h}`);
+    // the full path: the page's <base> points at the plugin's routes, so '#...' alone would not do
+    history.replaceState(null, '', `${location.pathname}${location.search}#${h}`);
   }
 
   async selectRun(run, tag = null) {
     const s = this.state;
     s.run = run;
+    this.status.textContent = '';
     this.runSelect.value = run;
     const info = this.runInfo();
     const readable = info.heatmaps.filter((h) => !h.error);
@@ -411,9 +431,9 @@ class Dashboard {
     for (const h of errors) {
       this.notes.append(el('div', {class: 'kr-notice kr-item-error', text: `${h.tag}: ${h.error}`}));
     }
-    this.fillTypedMethods();
     if (readable.length) {
       await this.selectTag((readable.find((h) => h.tag === tag) || readable[0]).tag);
+      this.fillTypedMethods();
     } else {
       this.list.replaceChildren(el('div', {class: 'kr-status', text: 'no readable heatmaps in this run'}));
       await Promise.all([this.loadDeletion(), this.loadAopc()]);
