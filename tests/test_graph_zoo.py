@@ -179,9 +179,6 @@ def test_register_rule_makes_a_custom_layer_explainable(float64, monkeypatch):
     assert np.abs(kr.Explainer(model).explain(ids, method="lrp_cons").delta).max() < 1e-8
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "no warning when relevance reaches padding: lrp computes `padding` but the Explainer never "
-    "uses it (issue 11: 'report relevance reaching padding in delta and say so in a warning')"))
 def test_relevance_reaching_padding_is_reported(float64):
     """BiGRU(return_sequences) → GlobalMaxPooling1D reads padding: that relevance is in delta,
     and a warning says so (issue 11)."""
