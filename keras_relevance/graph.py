@@ -284,8 +284,10 @@ class ModelGraph:
     def embed(self, ids) -> tuple[tf.Tensor, tf.Tensor]:
         """Token ids (batch, time) → (embeddings (batch, time, dim), token mask (batch, time)).
 
-        Without an Embedding, `ids` are already embeddings; the mask is the Masking layer's, else
-        all True.
+        The token mask is False at padding: id 0 where the Embedding masks it or the ids come from
+        the model's TextVectorization (the model may still read that padding: relevance reaching
+        it is reported, not given to a word). Without an Embedding, `ids` are already
+        embeddings; the mask is the Masking layer's, else all True.
         """
         dtype = self.compute_dtype
         if self.embedding is None:
@@ -296,8 +298,14 @@ class ModelGraph:
             return emb, tf.ones(tf.shape(emb)[:2], tf.bool)
         ids = tf.convert_to_tensor(ids)
         emb = tf.cast(tf.gather(self.embedding.embeddings, ids), dtype)
-        return emb, tf.not_equal(ids, 0) if self.embedding.mask_zero else tf.ones_like(
-            ids, tf.bool)
+        return emb, self.token_mask(ids)
+
+    def token_mask(self, ids):
+        """(batch, time) bool, False at padding: id 0 where the Embedding masks it or the ids
+        come from the model's TextVectorization (id 0 is padding, never a word)."""
+        if self.embedding is not None and (self.embedding.mask_zero or self.takes_strings):
+            return tf.not_equal(ids, 0)
+        return tf.ones(tf.shape(ids)[:2], tf.bool)
 
     def walk(self, emb, token_mask, op=None, record=False) -> WalkResult:
         """Run the body from embeddings; return the head's input (and every step's outputs).

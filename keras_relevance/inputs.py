@@ -170,9 +170,7 @@ class InputChecks:
         if chain.embedding is None:
             emb = tf.convert_to_tensor(inputs, chain.compute_dtype)
             return np.asarray(chain.embed(emb)[1])
-        if chain.mask_zero or chain.takes_strings:
-            return np.asarray(inputs) != 0
-        return np.ones(inputs.shape[:2], bool)
+        return np.asarray(chain.token_mask(inputs))
 
 
 def is_texts(x) -> bool:

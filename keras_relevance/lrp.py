@@ -174,7 +174,9 @@ def explain_lrp(graph: ModelGraph, embeddings, mask, target, eps: float = 1e-3,
                                               composite)
     score = np.abs(np.take_along_axis(scores, target[:, None], axis=1)[:, 0])
     reached = np.abs(padding) > 1e-6 * np.maximum(1.0, score)
-    if reached.any():
+    # a model that masks padding yet depends on it is a surprise worth a warning; one that
+    # never masks (TextVectorization padding, no mask_zero) reads its padding by design
+    if reached.any() and graph.mask_zero:
         warnings.warn(
             f"relevance reached padding in {int(reached.sum())} of {len(reached)} examples "
             f"(up to {float(np.abs(padding).max()):.3g}): the model's output depends on padded "

@@ -27,6 +27,8 @@ def activation_name(fn) -> str:
 class LrpOps(recurrence.Ops):
     """The recurrence's operations with LRP messages as gradients (ε-rule, gates get 0)."""
 
+    differentiated = True
+
     def __init__(self, rule: rules.Epsilon):
         self.eps, self.bias_factor = rule.eps, rule.bias_factor
 

@@ -141,20 +141,18 @@ def _find_rnn(graph: ModelGraph):
 def _trace(layer, x, mask, naive, dtype):
     """The gate trace REAT reads, in word order, from the shared recurrence (no copies)."""
     lstm = isinstance(layer, keras.layers.LSTM)
-    want = ("h",) if naive else (("h", "c", "z") if lstm else ("h", "zzr"))
+    want = ("h",) if naive else (("h", "c", "f", "o") if lstm else ("h", "z"))
     records, _, state0 = recurrence.run(layer, x, mask, recurrence.PLAIN, want, dtype=dtype)
     backwards = layer.go_backwards
     trace = {"h": records["h"], "h_prev": recurrence.previous(records["h"], state0[0], backwards)}
     if naive:
         return trace
-    ract = layer.cell.recurrent_activation
     if lstm:
         trace["c"] = records["c"]
         trace["c_prev"] = recurrence.previous(records["c"], state0[1], backwards)
-        _, zf, _, zo = tf.split(records["z"], 4, axis=-1)
-        trace["f"], trace["o"] = ract(zf), ract(zo)
+        trace["f"], trace["o"] = records["f"], records["o"]
     else:
-        trace["z"] = ract(records["zzr"][..., : int(layer.cell.units)])
+        trace["z"] = records["z"]
     return trace
 
 

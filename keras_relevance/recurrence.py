@@ -18,6 +18,10 @@ import tensorflow as tf
 class Ops:
     """Plain arithmetic: the forward values the recurrence computes (and their gradients)."""
 
+    #: read each step's inputs from TensorArrays: a slice `x[t]` of a tensor that a backward
+    #: pass differentiates builds a full-size zero gradient per step (quadratic in time)
+    differentiated = False
+
     def stop(self, h):
         return h
 
@@ -85,7 +89,7 @@ def _lstm_step(w, ops, x_t, xz_t, states):
     g = ops.act(ops.linear2(x_t, h, w.w_g, w.u_g, w.b_g, z=zg), w.act)
     c_new = ops.add(ops.gate_mul(f, c), ops.gate_mul(i, g))
     h_new = ops.gate_mul(o, ops.act(c_new, w.act))
-    return (h_new, c_new), {"h": h_new, "c": c_new, "z": z}
+    return (h_new, c_new), {"h": h_new, "c": c_new, "z": z, "f": f, "o": o}
 
 
 def _gru_step(w, ops, x_t, xz_t, states):
@@ -116,7 +120,7 @@ def _gru_step(w, ops, x_t, xz_t, states):
         g_pre = ops.linear2(x_t, rh, w.w_g, w.u_g, w.b_g, z=zg)
     g = ops.act(g_pre, w.act)
     h_new = ops.add(ops.gate_mul(zt, h), ops.gate_mul(1.0 - zt, g))
-    return (h_new,), {"h": h_new, "zzr": zzr, "hg": hg, "zg": zg}
+    return (h_new,), {"h": h_new, "zzr": zzr, "hg": hg, "zg": zg, "z": zt}
 
 
 def _simple_step(w, ops, x_t, xz_t, states):
@@ -136,8 +140,9 @@ def run(layer, x, mask, ops, want=("h",), initial_state=None, dtype=None):
         layer: a keras LSTM, GRU or SimpleRNN (stock or Explainable; weights are read, not copied).
         x: inputs (batch, time, features); mask: (batch, time) bool or None (masked steps hold
             the state); ops: `PLAIN` or LRP ops.
-        want: per-step records to return ("h" and the step's own: LSTM "c", "z"; GRU "zzr",
-            "hg", "zg"; SimpleRNN "z"), batch-major, in input order.
+        want: per-step records to return ("h" and the step's own: LSTM "c", "z", "f", "o";
+            GRU "zzr", "hg", "zg", "z" (the update gate); SimpleRNN "z"), batch-major, in
+            input order.
         initial_state: list of (batch, units) tensors, or None for zeros.
         dtype: computation dtype (default: the layer's compute dtype).
 
@@ -161,10 +166,20 @@ def run(layer, x, mask, ops, want=("h",), initial_state=None, dtype=None):
     ms = None if mask is None else tf.transpose(tf.cast(mask, tf.bool))
     want = tuple(want)
     tas = tuple(tf.TensorArray(dtype, size=steps) for _ in want)
+    if ops.differentiated:
+        x_ta = tf.TensorArray(dtype, size=steps).unstack(xt)
+        xz_ta = tf.TensorArray(dtype, size=steps).unstack(xz)
+
+        def inputs_at(index):
+            return x_ta.read(index), xz_ta.read(index)
+    else:
+
+        def inputs_at(index):  # a slice along the leading axis: no copy
+            return xt[index], xz[index]
 
     def body(t, records, *states):
         index = steps - 1 - t if go_backwards else t
-        new, rec = step(w, ops, xt[index], xz[index], states)
+        new, rec = step(w, ops, *inputs_at(index), states)
         if ms is not None:
             m = ms[index][:, None]
             new = tuple(tf.where(m, n, s) for n, s in zip(new, states, strict=True))

@@ -58,14 +58,7 @@ def test_reference_agrees_with_chain_reference(float64, cell):
 
 
 # ------------------------------------------------------------------------- LRP numbers
-NESTED_PADDING = pytest.mark.xfail(strict=True, reason=(
-    "Explainer zeroes the relevance at TextVectorization padding of a model without mask_zero "
-    "(relevance[~mask_all] = 0) after delta was computed: that relevance is neither reported "
-    "nor in delta (LRP_SPEC: delta = score - relevance of real tokens - leftover)"))
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=NESTED_PADDING) if n == "nested" else n
-                                  for n in OTHERS])
+@pytest.mark.parametrize("name", OTHERS)
 def test_lrp_equals_reference(zoo, name):
     gz.check_against_reference(zoo(name), name)
 
