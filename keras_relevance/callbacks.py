@@ -203,17 +203,21 @@ class ExplanationLogger(keras.callbacks.Callback):
 
     def set_model(self, model):
         super().set_model(model)
+        self._prepare_error = None
         if not self._prepared:
-            from keras_relevance.graph import ModelGraph
+            try:  # a failure here must not stop fit: on_train_begin turns it into a warning
+                from keras_relevance.graph import ModelGraph
 
-            graph = ModelGraph.from_model(model)
-            if not graph.takes_strings:
-                raise ValueError(
-                    "ExplanationLogger: samples are texts but the model takes token ids: pass "
-                    "vocabulary= (a keras_relevance.text.Vocabulary) to encode them"
-                )
-            self._prepare(_ModelVocabulary(graph))
-            self._prepared = True
+                graph = ModelGraph.from_model(model)
+                if not graph.takes_strings:
+                    raise ValueError(
+                        "samples are texts but the model takes token ids: pass vocabulary= "
+                        "(a keras_relevance.text.Vocabulary) to encode them"
+                    )
+                self._prepare(_ModelVocabulary(graph))
+                self._prepared = True
+            except Exception as error:
+                self._prepare_error = error
 
     # ------------------------------------------------------------------ keras hooks
     def on_train_begin(self, logs=None):
@@ -225,6 +229,16 @@ class ExplanationLogger(keras.callbacks.Callback):
         if self._explainer is not None and self._explainer.model is not self.model:
             self._explainer = None  # a different model: build its explainer again
         self._disabled_reason = None
+        if getattr(self, "_prepare_error", None) is not None or not self._prepared:
+            error = getattr(self, "_prepare_error", None) or ValueError("samples not prepared")
+            self._disabled_reason = _describe(error)
+            warnings.warn(
+                f"ExplanationLogger: nothing will be logged during this fit: "
+                f"{self._disabled_reason}",
+                ExplanationWarning,
+                stacklevel=2,
+            )
+            return
         self._check_pending = not self.model.built  # built by the first batch: check then
         if self._check_pending:
             return

@@ -230,7 +230,6 @@ def test_sample_forms(tmp_path, vocab):
     [
         ({"samples": []}, "at least one sample"),
         ({"samples": ["a good film", "   "]}, "sample text 1 is empty"),
-        ({"samples": ["a good film"], "vocabulary": None}, "pass vocabulary"),
         ({"samples": np.zeros((2, 3), int)}, "sample 0 has no tokens"),
         ({"samples": ["a film"], "methods": ("lrp", "nope")}, "unknown method 'nope'"),
         ({"samples": ["a film"], "methods": ()}, "at least one"),
@@ -244,6 +243,16 @@ def test_construction_errors(tmp_path, vocab, kwargs, match):
     kwargs = {"vocabulary": vocab, **kwargs}
     with pytest.raises(ValueError, match=match):
         ExplanationLogger(tmp_path, **kwargs)
+
+
+def test_texts_without_vocabulary_for_a_model_of_ids_warn_and_fit_goes_on(tmp_path, data, model):
+    """Texts are tokenized by the model's own TextVectorization; a model of ids has none: one
+    warning naming the fix, and training goes on."""
+    x, y = data
+    logger = ExplanationLogger(tmp_path, ["a good film"], methods=("sa",))
+    with pytest.warns(ExplanationWarning, match="pass vocabulary"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[logger])
+    assert logger.logged_epochs == []
 
 
 def test_deletion_curves_logged(tmp_path, vocab, data, model):
