@@ -293,12 +293,11 @@ def multi_head_attention(step, args, kwargs, ctx):
     out = einsum_dense(layer._output_dense, out, ctx)
     query_mask = kwargs.get("query_mask")
     if query_mask is not None:
-        # at padded queries Keras's fused attention differs from the explicit softmax: take its
-        # values there; relevance reaching them is padding's (in delta)
-        plain_args = [stop(a) for a in args]
-        keras.src.backend.set_keras_mask(plain_args[0], query_mask)  # MHA reads the attribute
-        plain = tf.stop_gradient(layer(*plain_args, **{
-            k: v for k, v in kwargs.items() if k != "training"}))
+        # at padded queries Keras's own attention path (fused, without scores) differs from the
+        # explicit softmax: take its values there, from the projections already made; relevance
+        # reaching them is padding's (in delta)
+        fused, _ = layer._compute_attention(q, k, stop(v), attention_mask, training=False)
+        plain = stop(layer._output_dense(fused))
         keep = tf.cast(query_mask, tf.bool)[..., None]
         out = tf.where(keep, out, plain + ctx.padding_zeros(tf.shape(out)))
     return out
