@@ -481,6 +481,7 @@ def test_string_model_rows_equal_explainer_without_vocabulary(strings, tmp_path)
             else:
                 assert "".join(c for c in word.lower() if c not in PUNCT) == token
     assert unknown > 0 and len(df.tokens[5]) == 0 and df.target[5] == 0
+    assert set(df.target) == {0, 1}  # both classes predicted: the per-class checks below bite
     agg = json.loads((tmp_path / "aggregates.json").read_text())
     assert set(agg["methods"]["lrp"]["top_words"]) <= {"0", "1"}
     correct = df.target.to_numpy() == np.asarray(labels)
@@ -532,3 +533,17 @@ def test_cli_explain_corpus_string_model_needs_no_vocab(strings, tmp_path, capsy
     for i in range(20):
         np.testing.assert_allclose(df.relevance_lrp[i], e.relevance[i, : len(e.tokens[i])],
                                    rtol=1e-4, atol=1e-7)
+
+
+def test_string_model_with_callable_standardize_has_null_offsets(tmp_path):
+    keras.utils.set_random_seed(4)
+    layer = keras.layers.TextVectorization(standardize=lambda s: tf.strings.lower(s))
+    texts = _raw_texts(8, seed=5)
+    layer.adapt(texts)
+    inp = keras.Input(shape=(1,), dtype="string")
+    x = keras.layers.Embedding(len(layer.get_vocabulary()), 4, mask_zero=True)(layer(inp))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(keras.layers.GRU(2)(x)))
+    _run(model, texts, tmp_path, None, deletion_steps=0)
+    df = kr.read_explanations(tmp_path)
+    assert all(o is None for o in df.offsets)  # the layer's tokens cannot be placed in the text
+    assert [list(t) for t in df.tokens] == kr.Explainer(model).explain(texts).tokens
