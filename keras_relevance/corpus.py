@@ -121,7 +121,7 @@ def explain_corpus(
     problems = corpus_data.Problems()
     source = corpus_data.make_source(data, problems)
     explainer = Explainer(model)
-    text_source = _text_source(explainer, source.has_text, vocabulary)
+    text_source = corpus_data.text_source(explainer, source.has_text, vocabulary)
     if source.total == 0:
         raise ValueError("the corpus is empty: no documents to explain; nothing was written")
     config = {
@@ -131,8 +131,8 @@ def explain_corpus(
         "options": {m: options.get(m, {}) for m in methods},
         "shard_size": shard_size,
         "max_tokens": max_tokens,
-        "data": {**source.description, "vocabulary": _vocab_hash(vocabulary, text_source),
-                 "deletion_steps": deletion_steps},
+        "data": {**source.description, "deletion_steps": deletion_steps,
+                 "vocabulary": corpus_data.vocab_hash(vocabulary, text_source)},
         "batch_size": batch_size,
     }
     run = _Run(explainer, methods, options, deletion_steps, source, vocabulary, problems)
@@ -211,49 +211,6 @@ class _Run:
         self.skip: set[int] = set()
         self.error: Exception | None = None  # raised by the input generator
         self.text_source = None  # the model's TextVectorization (a ModelGraph), or None
-
-
-def _text_source(explainer, has_text: bool, vocabulary):
-    """The model's own TextVectorization (its `ModelGraph`) when it takes raw strings, else None;
-    refuses texts that nothing can tokenize and a `vocabulary=` the model's layer would contradict.
-    """
-    graph = explainer.chain
-    if not graph.takes_strings:
-        if has_text and vocabulary is None:
-            raise ValueError(
-                "a corpus of texts needs vocabulary= (a keras_relevance.Vocabulary), or a model "
-                "that takes raw strings through a TextVectorization layer"
-            )
-        return None
-    if graph.text_layer is None:
-        if not has_text:
-            return None
-        raise ValueError(
-            f"model {explainer.model.name!r} takes strings through a StringLookup, not a "
-            "TextVectorization layer: give the corpus as id lists"
-        )
-    if has_text and vocabulary is not None:
-        raise ValueError(
-            f"model {explainer.model.name!r} tokenizes raw text with its own TextVectorization "
-            f"layer {graph.text_layer.name!r}: pass no vocabulary= (its ids would not be the "
-            "layer's)"
-        )
-    return graph
-
-
-def _vocab_hash(vocabulary, text_source=None) -> str | None:
-    import hashlib
-
-    if vocabulary is not None:
-        return hashlib.sha256(vocabulary.to_json().encode()).hexdigest()
-    if text_source is None:
-        return None
-    layer = {k: v if isinstance(v, str | int | None) else getattr(v, "__qualname__", repr(v))
-             for k, v in (("standardize", text_source.standardize),
-                          ("split", text_source.split), ("ngrams", text_source.ngrams),
-                          ("output_sequence_length", text_source.output_sequence_length))}
-    text = json.dumps({"words": text_source.vocabulary, **layer}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _dataset(run: _Run, shard_size: int, max_tokens: int, per_replica: int, place: dict):

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -203,6 +204,48 @@ def _dataset_source(ds, problems: Problems) -> Source:
 
     desc = {"kind": "tf.data.Dataset", "element_spec": str(spec), "cardinality": card}
     return Source(raw, desc, total, has_text)
+
+
+def text_source(explainer, has_text: bool, vocabulary):
+    """The model's own TextVectorization (its `ModelGraph`) when it takes raw strings, else None;
+    refuses texts that nothing can tokenize and a `vocabulary=` the model's layer would contradict.
+    """
+    graph = explainer.chain
+    if not graph.takes_strings:
+        if has_text and vocabulary is None:
+            raise ValueError(
+                "a corpus of texts needs vocabulary= (a keras_relevance.Vocabulary), or a model "
+                "that takes raw strings through a TextVectorization layer"
+            )
+        return None
+    if graph.text_layer is None:
+        if not has_text:
+            return None
+        raise ValueError(
+            f"model {explainer.model.name!r} takes strings through a StringLookup, not a "
+            "TextVectorization layer: give the corpus as id lists"
+        )
+    if has_text and vocabulary is not None:
+        raise ValueError(
+            f"model {explainer.model.name!r} tokenizes raw text with its own TextVectorization "
+            f"layer {graph.text_layer.name!r}: pass no vocabulary= (its ids would not be the "
+            "layer's)"
+        )
+    return graph
+
+
+def vocab_hash(vocabulary, text_source=None) -> str | None:
+    """sha256 of the `Vocabulary`, or of the model layer's vocabulary and settings; None."""
+    if vocabulary is not None:
+        return hashlib.sha256(vocabulary.to_json().encode()).hexdigest()
+    if text_source is None:
+        return None
+    layer = {k: v if isinstance(v, str | int | None) else getattr(v, "__qualname__", repr(v))
+             for k, v in (("standardize", text_source.standardize),
+                          ("split", text_source.split), ("ngrams", text_source.ngrams),
+                          ("output_sequence_length", text_source.output_sequence_length))}
+    text = json.dumps({"words": text_source.vocabulary, **layer}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def documents(source: Source, vocabulary, keep, max_tokens: int, problems: Problems,
