@@ -8,7 +8,8 @@
                                    [--max-tokens 10000] [--quiet] [--no-resume] [--overwrite]
 
 The vocabulary (`keras_relevance.text.Vocabulary` JSON) is found beside the model as
-`<model stem>.vocab.json` or `vocab.json` unless `--vocab` names it; class names come from
+`<model stem>.vocab.json` or `vocab.json` unless `--vocab` names it (explain-corpus needs none
+for a model that takes raw strings through its own TextVectorization layer); class names come from
 `--class-names` or the metadata file beside the model (`<model stem>.meta.json`, JSON
 ``{"class_names": [...]}``, written by `examples/demo.py` and `ExplanationLogger`). Prints one
 coloured terminal heatmap per text (red: supports the explained class, blue: speaks against it),
@@ -279,9 +280,13 @@ def _explain_corpus(args) -> int:
             raise CLIError(f"corpus file not found: {path}")
         if not path.endswith((".txt", ".csv", ".tfrecord")):
             raise CLIError(f"corpus files must be .txt, .csv or .tfrecord, got {path}")
-    vocabulary = _load_vocabulary(args)
     model = _load_model(args.model)
     from keras_relevance.corpus import explain_corpus
+    from keras_relevance.graph import ModelGraph
+
+    vocabulary = None  # a model with a TextVectorization layer tokenizes the texts itself
+    if args.vocab or ModelGraph.from_model(model).text_layer is None:
+        vocabulary = _load_vocabulary(args)
 
     methods = tuple(m.strip() for m in args.methods.split(",") if m.strip())
     result = explain_corpus(

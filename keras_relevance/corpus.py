@@ -77,7 +77,10 @@ def explain_corpus(
         strategy: a `tf.distribute` strategy (Mirrored, MultiWorkerMirrored, ...) or None.
         resume: continue after the committed shards of `out` (same model weights, methods,
             options and data required); False refuses a folder with shards unless `overwrite`.
-        vocabulary: a `Vocabulary`: needed for texts; names the tokens of id inputs.
+        vocabulary: a `Vocabulary`: needed for texts unless the model takes raw strings (a
+            TextVectorization layer inside: then the layer tokenizes them, tokens are its
+            vocabulary's words and no `vocabulary=` may be given); names the tokens of id
+            inputs.
         quiet: no progress bar.
         max_tokens: longer documents are truncated to their first `max_tokens` tokens (one
             `CorpusWarning` lists their doc_ids).
@@ -117,11 +120,10 @@ def explain_corpus(
             raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
     problems = corpus_data.Problems()
     source = corpus_data.make_source(data, problems)
-    if source.has_text and vocabulary is None:
-        raise ValueError("a corpus of texts needs vocabulary= (a keras_relevance.Vocabulary)")
+    explainer = Explainer(model)
+    text_source = corpus_data.text_source(explainer, source.has_text, vocabulary)
     if source.total == 0:
         raise ValueError("the corpus is empty: no documents to explain; nothing was written")
-    explainer = Explainer(model)
     config = {
         "format": shards.FORMAT_VERSION,
         "fingerprint": shards.weights_fingerprint(model),
@@ -129,11 +131,12 @@ def explain_corpus(
         "options": {m: options.get(m, {}) for m in methods},
         "shard_size": shard_size,
         "max_tokens": max_tokens,
-        "data": {**source.description, "vocabulary": _vocab_hash(vocabulary),
-                 "deletion_steps": deletion_steps},
+        "data": {**source.description, "deletion_steps": deletion_steps,
+                 "vocabulary": corpus_data.vocab_hash(vocabulary, text_source)},
         "batch_size": batch_size,
     }
     run = _Run(explainer, methods, options, deletion_steps, source, vocabulary, problems)
+    run.text_source = text_source
     place = {"worker": 0, "workers": 1, "replicas": 1}
 
     def dataset_fn(ctx=None):
@@ -207,14 +210,7 @@ class _Run:
         self.problems = problems
         self.skip: set[int] = set()
         self.error: Exception | None = None  # raised by the input generator
-
-
-def _vocab_hash(vocabulary) -> str | None:
-    if vocabulary is None:
-        return None
-    import hashlib
-
-    return hashlib.sha256(vocabulary.to_json().encode()).hexdigest()
+        self.text_source = None  # the model's TextVectorization (a ModelGraph), or None
 
 
 def _dataset(run: _Run, shard_size: int, max_tokens: int, per_replica: int, place: dict):
@@ -227,7 +223,7 @@ def _dataset(run: _Run, shard_size: int, max_tokens: int, per_replica: int, plac
     def generate():
         try:
             yield from corpus_data.documents(run.source, run.vocabulary, keep, max_tokens,
-                                             run.problems)
+                                             run.problems, run.text_source)
         except Exception as error:  # tf.data would turn it into an InvalidArgumentError
             run.error = error
             raise
@@ -329,7 +325,7 @@ def _add_rows(run: _Run, pending: dict, inputs: dict, outputs: dict, shard_size:
         row = {
             "doc_id": doc_id,
             "tokens": [t.decode("utf-8") for t in inputs["tokens"][i][:length]],
-            "offsets": offsets[i, :length] if run.source.has_text else None,
+            "offsets": _offsets(offsets[i, :length]) if run.source.has_text else None,
             "label": None if label < 0 else label,
             "logits": outputs["logits"][i],
             "target": int(outputs["target"][i]),
@@ -343,6 +339,11 @@ def _add_rows(run: _Run, pending: dict, inputs: dict, outputs: dict, shard_size:
         if outputs.get(f"eval_{m}"):
             pending[index]["evals"].setdefault(m, []).append(outputs[f"eval_{m}"])
     return [k for k in sorted(pending) if k < index]
+
+
+def _offsets(spans: np.ndarray):
+    """A row's (start, end) offsets; None where the source could not give them (-1)."""
+    return None if (spans < 0).any() else spans
 
 
 def _commit(run: _Run, store, pending: dict, index: int) -> None:

@@ -3,10 +3,13 @@
 Every source becomes a generator of documents `(doc_id, tokens, ids, starts, ends, label)` with
 `doc_id` the 0-based position in the input. Rules (documented in docs/CORPUS.md):
 
-- texts are tokenized by the `Vocabulary` (`vocabulary.tokenize`, in chunks of 256), tokens keep
-  their words (an out-of-vocabulary word keeps its text, its id is 1) and character offsets;
-- id lists keep their ids; tokens are `vocabulary.decode(ids)` with a vocabulary, else the ids
-  as strings; offsets are null;
+- texts become ids through `batch.to_batch` (in chunks of 256), the one input type: with a
+  `Vocabulary` its tokenizer gives the tokens (an out-of-vocabulary word keeps its text, its id
+  is 1) and character offsets; for a model with a TextVectorization layer the model's own layer
+  gives the ids, tokens are its vocabulary's words ("[UNK]" for an unknown word) and offsets
+  come from redoing its standardization (-1 / null where that cannot be done);
+- id lists keep their ids; tokens are `vocabulary.decode(ids)` with a vocabulary, else the
+  model layer's words when it has one, else the ids as strings; offsets are null;
 - a document longer than `max_tokens` is truncated to its first `max_tokens` tokens (the caller
   warns once, listing the doc_ids);
 - a line of a .txt / .csv file that is not valid UTF-8 is decoded with U+FFFD replacement
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -202,8 +206,56 @@ def _dataset_source(ds, problems: Problems) -> Source:
     return Source(raw, desc, total, has_text)
 
 
-def documents(source: Source, vocabulary, keep, max_tokens: int, problems: Problems):
-    """Yield dicts doc_id, ids, tokens, starts, ends, label for the doc_ids `keep` accepts."""
+def text_source(explainer, has_text: bool, vocabulary):
+    """The model's own TextVectorization (its `ModelGraph`) when it takes raw strings, else None;
+    refuses texts that nothing can tokenize and a `vocabulary=` the model's layer would contradict.
+    """
+    graph = explainer.chain
+    if not graph.takes_strings:
+        if has_text and vocabulary is None:
+            raise ValueError(
+                "a corpus of texts needs vocabulary= (a keras_relevance.Vocabulary), or a model "
+                "that takes raw strings through a TextVectorization layer"
+            )
+        return None
+    if graph.text_layer is None:
+        if not has_text:
+            return None
+        raise ValueError(
+            f"model {explainer.model.name!r} takes strings through a StringLookup, not a "
+            "TextVectorization layer: give the corpus as id lists"
+        )
+    if has_text and vocabulary is not None:
+        raise ValueError(
+            f"model {explainer.model.name!r} tokenizes raw text with its own TextVectorization "
+            f"layer {graph.text_layer.name!r}: pass no vocabulary= (its ids would not be the "
+            "layer's)"
+        )
+    return graph
+
+
+def vocab_hash(vocabulary, text_source=None) -> str | None:
+    """sha256 of the `Vocabulary`, or of the model layer's vocabulary and settings; None."""
+    if vocabulary is not None:
+        return hashlib.sha256(vocabulary.to_json().encode()).hexdigest()
+    if text_source is None:
+        return None
+    layer = {k: v if isinstance(v, str | int | None) else getattr(v, "__qualname__", repr(v))
+             for k, v in (("standardize", text_source.standardize),
+                          ("split", text_source.split), ("ngrams", text_source.ngrams),
+                          ("output_sequence_length", text_source.output_sequence_length))}
+    text = json.dumps({"words": text_source.vocabulary, **layer}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def documents(source: Source, vocabulary, keep, max_tokens: int, problems: Problems,
+              text_source=None):
+    """Yield dicts doc_id, ids, tokens, starts, ends, label for the doc_ids `keep` accepts.
+
+    Texts become ids through `batch.to_batch` with `vocabulary` (a `Vocabulary`) or
+    `text_source` (the model's TextVectorization, a `batch.TextSource`); starts / ends are -1
+    where the source cannot give a row's offsets.
+    """
     chunk: list[tuple] = []
     for doc_id, (x, label) in enumerate(source.raw()):
         if label is not None:
@@ -213,35 +265,28 @@ def documents(source: Source, vocabulary, keep, max_tokens: int, problems: Probl
             continue
         chunk.append((doc_id, x, label))
         if len(chunk) >= CHUNK:
-            yield from _encode(chunk, source.has_text, vocabulary, max_tokens, problems)
+            yield from _encode(chunk, source.has_text, vocabulary, text_source, max_tokens,
+                               problems)
             chunk = []
     if chunk:
-        yield from _encode(chunk, source.has_text, vocabulary, max_tokens, problems)
+        yield from _encode(chunk, source.has_text, vocabulary, text_source, max_tokens, problems)
 
 
-def _encode(chunk, has_text, vocabulary, max_tokens, problems):
+def _encode(chunk, has_text, vocabulary, text_source, max_tokens, problems):
+    from keras_relevance.batch import to_batch
+
     if has_text:
-        tokenized = vocabulary.tokenize([x for _, x, _ in chunk])
+        batch = to_batch([x for _, x, _ in chunk], vocabulary=vocabulary, source=text_source)
+    names = None if text_source is None else [str(w) for w in text_source.vocabulary]
     for k, (doc_id, x, label) in enumerate(chunk):
         if has_text:
-            t = tokenized[k]
-            tokens, starts, ends = list(t.tokens), list(t.starts), list(t.ends)
-            ids = [vocabulary.token_to_id(w) for w in tokens]
+            ids = batch.ids[k][batch.token_mask[k]].tolist()
+            tokens, spans = list(batch.tokens[k]), batch.offsets[k]
+            starts = [s for s, _ in spans] if spans is not None else [-1] * len(ids)
+            ends = [e for _, e in spans] if spans is not None else [-1] * len(ids)
         else:
-            ids = np.asarray(x).reshape(-1)
-            if ids.size and not np.issubdtype(ids.dtype, np.integer):
-                raise TypeError(f"doc_id {doc_id}: ids must be integers, got {ids.dtype}")
-            if ids.size and ids.min() < 0:
-                raise ValueError(f"doc_id {doc_id}: negative token id {int(ids.min())}")
-            ids = ids.tolist()
-            try:
-                tokens = (
-                    vocabulary.decode(ids, skip_padding=False) if vocabulary is not None
-                    else [str(i) for i in ids]
-                )
-            except IndexError as error:
-                raise ValueError(f"doc_id {doc_id}: {error}") from None
-            starts = ends = []
+            ids = _id_list(doc_id, x)
+            tokens, starts, ends = _id_names(doc_id, ids, vocabulary, names), [], []
         if len(ids) > max_tokens:
             problems.truncated.append(doc_id)
             ids, tokens = ids[:max_tokens], tokens[:max_tokens]
@@ -255,3 +300,30 @@ def _encode(chunk, has_text, vocabulary, max_tokens, problems):
             "label": -1 if label is None else int(label),
             "length": len(ids),
         }
+
+
+def _id_list(doc_id: int, x) -> list[int]:
+    ids = np.asarray(x).reshape(-1)
+    if ids.size and not np.issubdtype(ids.dtype, np.integer):
+        raise TypeError(f"doc_id {doc_id}: ids must be integers, got {ids.dtype}")
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"doc_id {doc_id}: negative token id {int(ids.min())}")
+    return ids.tolist()
+
+
+def _id_names(doc_id: int, ids: list[int], vocabulary, names) -> list[str]:
+    """The tokens of given ids: the `Vocabulary`'s, else the model layer's words, else ids."""
+    if vocabulary is not None:
+        try:
+            return vocabulary.decode(ids, skip_padding=False)
+        except IndexError as error:
+            raise ValueError(f"doc_id {doc_id}: {error}") from None
+    if names is not None:
+        bad = [i for i in ids if i >= len(names)]
+        if bad:
+            raise ValueError(
+                f"doc_id {doc_id}: id {bad[0]} out of range for the model's vocabulary of "
+                f"{len(names)}"
+            )
+        return [names[i] for i in ids]
+    return [str(i) for i in ids]

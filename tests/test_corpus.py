@@ -415,3 +415,135 @@ def test_cli_explain_corpus(setup, tmp_path, capsys):
     assert main(args + ["--no-resume"]) == 2
     assert "overwrite" in capsys.readouterr().err
     assert main(args) == 0 and "skipped 2 committed" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------- raw strings, sigmoid head
+PUNCT = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~"  # what TextVectorization strips
+
+
+def _raw_texts(n, seed, extra=()):
+    """Sentences with capitals, punctuation and (with `extra`) words the layer never saw."""
+    rng = np.random.default_rng(seed)
+    words = WORDS + ["don't"] + list(extra)
+    out = []
+    for _ in range(n):
+        ws = [str(w) for w in rng.choice(words, size=rng.integers(1, 10))]
+        ws = [w.capitalize() if rng.random() < 0.3 else w for w in ws]
+        ws = [w + str(rng.choice([",", "!", "."])) if rng.random() < 0.2 else w for w in ws]
+        out.append(" ".join(ws))
+    return out
+
+
+@pytest.fixture(scope="module")
+def strings():
+    """Input(string) → TextVectorization (adapted on 30 sentences) → Embedding → GRU → sigmoid."""
+    keras.utils.set_random_seed(3)
+    layer = keras.layers.TextVectorization()
+    layer.adapt(_raw_texts(30, seed=1))
+    inp = keras.Input(shape=(1,), dtype="string")
+    x = keras.layers.Embedding(len(layer.get_vocabulary()), 8, mask_zero=True)(layer(inp))
+    x = keras.layers.GRU(4)(x)
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(x))
+    texts = _raw_texts(60, seed=2, extra=("zebra", "Opera"))
+    texts[5] = ""  # an empty document
+    return texts, model
+
+
+def test_string_model_rows_equal_explainer_without_vocabulary(strings, tmp_path):
+    texts, model = strings
+    labels = [i % 2 for i in range(len(texts))]  # 0/1 labels of a one-unit sigmoid head
+    _run(model, list(zip(texts, labels, strict=True)), tmp_path, None, methods=("lrp", "sa"),
+         shard_size=25, deletion_steps=2)
+    df = kr.read_explanations(tmp_path)
+    assert df.doc_id.tolist() == list(range(60))
+    ex = kr.Explainer(model)
+    lrp = ex.explain(texts, method="lrp")
+    sa = ex.explain(texts, method="sa", target=lrp.target)
+    # independent: z = logit(p) of the model's probability; class scores [-z, z], target z > 0
+    p = np.asarray(model(np.asarray(texts)[:, None]), np.float64)[:, 0]
+    z = np.log(p / (1 - p))
+    unknown = 0
+    for i, text in enumerate(texts):
+        n = len(lrp.tokens[i])
+        assert list(df.tokens[i]) == lrp.tokens[i] and df.label[i] == labels[i]
+        np.testing.assert_allclose(df.logits[i], [-z[i], z[i]], rtol=1e-4, atol=1e-6)
+        assert df.target[i] == lrp.target[i] == int(z[i] > 0)
+        np.testing.assert_allclose(df.logits[i], lrp.logits[i], rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(df.relevance_lrp[i], lrp.relevance[i, :n], rtol=1e-4, atol=1e-7)
+        np.testing.assert_allclose(df.relevance_sa[i], sa.relevance[i, :n], rtol=1e-4, atol=1e-9)
+        assert len(df.offsets[i]) == n
+        for (start, end), token in zip(df.offsets[i], df.tokens[i], strict=True):
+            word = text[start:end]
+            assert word.strip(PUNCT) == word.rstrip(PUNCT) and " " not in word  # one word
+            if token == "[UNK]":
+                unknown += 1
+                assert word.lower().strip(PUNCT) in ("zebra", "opera")
+            else:
+                assert "".join(c for c in word.lower() if c not in PUNCT) == token
+    assert unknown > 0 and len(df.tokens[5]) == 0 and df.target[5] == 0
+    assert set(df.target) == {0, 1}  # both classes predicted: the per-class checks below bite
+    agg = json.loads((tmp_path / "aggregates.json").read_text())
+    assert set(agg["methods"]["lrp"]["top_words"]) <= {"0", "1"}
+    correct = df.target.to_numpy() == np.asarray(labels)
+    correct &= np.array([len(t) > 0 for t in df.tokens])  # no deletion curve without a token
+    assert agg["methods"]["lrp"]["deletion"]["n"] == correct.sum()
+
+
+def test_string_model_resume_and_refusals(strings, tmp_path, monkeypatch):
+    texts, model = strings
+    _run(model, texts, tmp_path / "full", None, shard_size=25)
+    real = shards._write_table
+    calls = {"n": 0}
+
+    def full_disk(table, f):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(table, f)
+
+    monkeypatch.setattr(shards, "_write_table", full_disk)
+    with pytest.raises(OSError, match="could not write shard 1"):
+        _run(model, texts, tmp_path / "part", None, shard_size=25)
+    monkeypatch.setattr(shards, "_write_table", real)
+    res = _run(model, texts, tmp_path / "part", None, shard_size=25)
+    assert res["skipped_shards"] == 1 and res["docs"] == 35
+    _same(kr.read_explanations(tmp_path / "part"), kr.read_explanations(tmp_path / "full"))
+    with pytest.raises(ValueError, match="own TextVectorization.*no vocabulary="):
+        _run(model, texts, tmp_path / "v", kr.Vocabulary.from_texts(texts))
+    # id lists: the tokens are the layer's words
+    ids = kr.Explainer(model)._text_batch(texts[:3]).ids
+    _run(model, [list(r[r > 0]) for r in ids], tmp_path / "ids", None)
+    df = kr.read_explanations(tmp_path / "ids")
+    assert [list(t) for t in df.tokens] == kr.Explainer(model).explain(texts[:3]).tokens
+
+
+def test_cli_explain_corpus_string_model_needs_no_vocab(strings, tmp_path, capsys):
+    from keras_relevance.cli import main
+
+    texts, model = strings
+    model.save(tmp_path / "s.keras")
+    (tmp_path / "c.txt").write_text("\n".join(texts[:20]) + "\n", encoding="utf-8")
+    args = ["explain-corpus", str(tmp_path / "s.keras"), str(tmp_path / "c.txt"), "--out",
+            str(tmp_path / "out"), "--quiet"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "explained 20 documents" in capsys.readouterr().out
+    df = kr.read_explanations(tmp_path / "out")
+    e = kr.Explainer(model).explain(texts[:20])
+    assert [list(t) for t in df.tokens] == e.tokens
+    for i in range(20):
+        np.testing.assert_allclose(df.relevance_lrp[i], e.relevance[i, : len(e.tokens[i])],
+                                   rtol=1e-4, atol=1e-7)
+
+
+def test_string_model_with_callable_standardize_has_null_offsets(tmp_path):
+    keras.utils.set_random_seed(4)
+    layer = keras.layers.TextVectorization(standardize=lambda s: tf.strings.lower(s))
+    texts = _raw_texts(8, seed=5)
+    layer.adapt(texts)
+    inp = keras.Input(shape=(1,), dtype="string")
+    x = keras.layers.Embedding(len(layer.get_vocabulary()), 4, mask_zero=True)(layer(inp))
+    model = keras.Model(inp, keras.layers.Dense(1, activation="sigmoid")(keras.layers.GRU(2)(x)))
+    _run(model, texts, tmp_path, None, deletion_steps=0)
+    df = kr.read_explanations(tmp_path)
+    assert all(o is None for o in df.offsets)  # the layer's tokens cannot be placed in the text
+    assert [list(t) for t in df.tokens] == kr.Explainer(model).explain(texts).tokens
