@@ -35,6 +35,7 @@ are still written. A method that fails before it has ever worked while others wo
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 import warnings
@@ -44,20 +45,28 @@ from typing import Any
 import keras
 import numpy as np
 
+from keras_relevance.callback_data import (
+    ModelVocabulary,
+    check_methods,
+    check_targets,
+    holds_texts,
+    inside,
+    is_ids_and_labels,
+    is_pair,
+    predicted_classes,
+    prepare_deletion,
+    prepare_labels,
+    prepare_samples,
+)
+from keras_relevance.callback_writers import SummaryWriters, attempt, describe
+
 __all__ = ["ExplanationLogger", "ExplanationWarning"]
-
-_TARGET_WORDS = ("predicted", "true", "all")
-
 
 class ExplanationWarning(UserWarning):
     """An explanation could not be computed or logged during training (training goes on)."""
 
 
-def _describe(error: BaseException) -> str:
-    return f"{type(error).__name__}: {error}"
-
-
-class ExplanationLogger(keras.callbacks.Callback):
+class ExplanationLogger(SummaryWriters, keras.callbacks.Callback):
     """Logs token relevance (and optionally deletion curves) to TensorBoard during `fit`.
 
     Args:
@@ -134,7 +143,7 @@ class ExplanationLogger(keras.callbacks.Callback):
         if not run_name or os.path.isabs(run_name) or ".." in run_name.split(os.sep):
             raise ValueError(f"run_name must be a relative folder name, got {run_name!r}")
         self.run_name = run_name
-        self.methods = _check_methods(methods)
+        self.methods = check_methods(methods)
         if isinstance(every_n_epochs, bool) or not isinstance(every_n_epochs, int):
             raise TypeError(f"every_n_epochs must be a positive int, got {every_n_epochs!r}")
         if every_n_epochs < 1:
@@ -158,19 +167,19 @@ class ExplanationLogger(keras.callbacks.Callback):
             raise ValueError(f"keep_models must be an int >= 0, got {keep_models!r}")
         self.keep_models = keep_models
         self.model_path = None if model_path is None else os.fspath(model_path)
-        if self.model_path is not None and not _inside(self.model_path, self.log_dir):
+        if self.model_path is not None and not inside(self.model_path, self.log_dir):
             raise ValueError(
                 f"model_path {self.model_path!r} must lie inside log_dir {self.log_dir!r}: "
                 "the dashboard loads models from the log directory only"
             )
-        if _is_ids_and_labels(samples) and labels is None:
+        if is_ids_and_labels(samples) and labels is None:
             samples, labels = samples
         self._raw = (samples, labels, targets, deletion_data, summary_data)
         self.ids = self.tokens = self.tokenized = self.labels = None
         self.deletion_data = self.summary_ids = None
         # Texts without a vocabulary are for a model that takes text: its own TextVectorization
         # tokenizes them, once the model is known (set_model).
-        self._prepared = not (vocabulary is None and _holds_texts(samples, deletion_data,
+        self._prepared = not (vocabulary is None and holds_texts(samples, deletion_data,
                                                                     summary_data))
         if self._prepared:
             self._prepare(vocabulary)
@@ -186,18 +195,18 @@ class ExplanationLogger(keras.callbacks.Callback):
     def _prepare(self, vocabulary) -> None:
         samples, labels, targets, deletion_data, summary_data = self._raw
         max_len = self.max_len
-        self.ids, self.tokens, self.tokenized = _prepare_samples(samples, vocabulary, max_len)
-        self.labels = _prepare_labels(labels, len(self.tokens), "labels")
-        self.targets = _check_targets(targets, has_labels=self.labels is not None)
+        self.ids, self.tokens, self.tokenized = prepare_samples(samples, vocabulary, max_len)
+        self.labels = prepare_labels(labels, len(self.tokens), "labels")
+        self.targets = check_targets(targets, has_labels=self.labels is not None)
         self.deletion_data = None
         if deletion_data is not None:
-            self.deletion_data = _prepare_deletion(deletion_data, vocabulary, max_len)
+            self.deletion_data = prepare_deletion(deletion_data, vocabulary, max_len)
         self.summary_ids = None
         if summary_data is False:
             pass
         elif summary_data is not None:  # ids, texts or (ids or texts, labels)
-            data = summary_data[0] if _is_pair(summary_data) else summary_data
-            self.summary_ids = _prepare_samples(data, vocabulary, max_len)[0]
+            data = summary_data[0] if is_pair(summary_data) else summary_data
+            self.summary_ids = prepare_samples(data, vocabulary, max_len)[0]
         elif self.deletion_data is not None:
             self.summary_ids = self.deletion_data[0]
 
@@ -214,7 +223,7 @@ class ExplanationLogger(keras.callbacks.Callback):
                         "samples are texts but the model takes token ids: pass vocabulary= "
                         "(a keras_relevance.text.Vocabulary) to encode them"
                     )
-                self._prepare(_ModelVocabulary(graph))
+                self._prepare(ModelVocabulary(graph))
                 self._prepared = True
             except Exception as error:
                 self._prepare_error = error
@@ -231,7 +240,7 @@ class ExplanationLogger(keras.callbacks.Callback):
         self._disabled_reason = None
         if getattr(self, "_prepare_error", None) is not None or not self._prepared:
             error = getattr(self, "_prepare_error", None) or ValueError("samples not prepared")
-            self._disabled_reason = _describe(error)
+            self._disabled_reason = describe(error)
             warnings.warn(
                 f"ExplanationLogger: nothing will be logged during this fit: "
                 f"{self._disabled_reason}",
@@ -249,7 +258,7 @@ class ExplanationLogger(keras.callbacks.Callback):
             self._get_explainer().predict_logits(self.ids)  # ids vs vocabulary, shapes
             self._get_writer()  # log_dir must be a writable folder
         except Exception as error:
-            self._disabled_reason = _describe(error)
+            self._disabled_reason = describe(error)
             warnings.warn(
                 f"ExplanationLogger: nothing will be logged during this fit: "
                 f"{self._disabled_reason}",
@@ -267,7 +276,7 @@ class ExplanationLogger(keras.callbacks.Callback):
         try:
             messages = self._log(epoch)
         except Exception as error:  # never stop training because of an explanation
-            messages = [f"ExplanationLogger: logging epoch {epoch} failed: {_describe(error)}"]
+            messages = [f"ExplanationLogger: logging epoch {epoch} failed: {describe(error)}"]
         self.seconds.append(time.perf_counter() - start)
         for message in messages:  # attributed to the caller (Keras's callback loop)
             warnings.warn(message, ExplanationWarning, stacklevel=2)
@@ -320,7 +329,7 @@ class ExplanationLogger(keras.callbacks.Callback):
 
         explainer = self._get_explainer()
         logits = np.asarray(explainer.predict_logits(self.ids), dtype=np.float64)
-        predictions = _predictions(logits)
+        predictions = predicted_classes(logits)
         classes = self._classes(predictions, logits.shape[-1])
         heatmaps, failures = {}, {}
         for method in self.methods:
@@ -350,37 +359,18 @@ class ExplanationLogger(keras.callbacks.Callback):
             if heatmaps:
                 self.logged_epochs.append(int(step))
             if self.stock_dashboards and heatmaps:
-                try:
-                    self._log_images(heatmaps, predictions, step)
-                except Exception as error:
-                    messages.append(
-                        f"ExplanationLogger: heatmap images at step {step} failed: "
-                        f"{_describe(error)}"
-                    )
+                write_images = functools.partial(self._log_images, heatmaps, predictions, step)
+                attempt(messages, f"heatmap images at step {step}", write_images)
             writer.flush()
             if heatmaps and (self.keep_models or self.model_path):
-                try:
-                    self._keep_model(int(step))
-                except Exception as error:
-                    messages.append(
-                        f"ExplanationLogger: keeping the model of step {step} failed: "
-                        f"{_describe(error)}"
-                    )
+                keep = functools.partial(self._keep_model, int(step))
+                attempt(messages, f"keeping the model of step {step}", keep)
             if self.summary_ids is not None and heatmaps:
-                try:
-                    self._log_top_words(list(heatmaps), step)
-                except Exception as error:
-                    messages.append(
-                        f"ExplanationLogger: top words at step {step} failed: {_describe(error)}"
-                    )
+                words = functools.partial(self._log_top_words, list(heatmaps), step)
+                attempt(messages, f"top words at step {step}", words)
             if self.deletion_data is not None and heatmaps:
-                try:
-                    messages.extend(self._log_deletion(list(heatmaps), step))
-                except Exception as error:
-                    messages.append(
-                        f"ExplanationLogger: deletion curves at step {step} failed: "
-                        f"{_describe(error)}"
-                    )
+                deletion = functools.partial(self._log_deletion, list(heatmaps), step)
+                attempt(messages, f"deletion curves at step {step}", deletion)
             writer.flush()
         return messages
 
@@ -419,434 +409,11 @@ class ExplanationLogger(keras.callbacks.Callback):
                 name = getattr(self.model, "name", "model")
                 messages.append(
                     f"ExplanationLogger: method {method!r} does not apply to model {name!r} "
-                    f"({_describe(error)}); it is skipped from now on"
+                    f"({describe(error)}); it is skipped from now on"
                 )
             else:
                 messages.append(
                     f"ExplanationLogger: method {method!r} failed at step {step}: "
-                    f"{_describe(error)}"
+                    f"{describe(error)}"
                 )
         return messages
-
-    def _class_name(self, c: int) -> str:
-        if self.class_names is not None and 0 <= c < len(self.class_names):
-            return f"{c} ({self.class_names[c]})"
-        return str(c)
-
-    def _log_images(self, heatmaps: dict, predictions: np.ndarray, step: int) -> None:
-        """One stacked PNG per method and class: a title line, then every sample's heatmap."""
-        import tensorflow as tf
-
-        from keras_relevance.render import heatmap_image
-
-        width = self.image_width
-        rule = np.full((1, width, 3), 200, np.uint8)
-        for method, per_class in heatmaps.items():
-            for c, rows in per_class.items():
-                title = f"{method} relevance for class {self._class_name(c)}"
-                parts = [heatmap_image([], [], width=width, label=title)]
-                for i, (tokens, scores) in enumerate(zip(self.tokens, rows, strict=True)):
-                    caption = f"#{i}"
-                    if self.labels is not None:
-                        caption += f"  true {self._class_name(int(self.labels[i]))}"
-                    caption += f"  predicted {self._class_name(int(predictions[i]))}"
-                    parts += [rule, heatmap_image(tokens, scores, width=width, label=caption)]
-                image = np.concatenate(parts, axis=0)
-                tf.summary.image(
-                    f"heatmap_image/{method}/class_{c}",
-                    image[None],
-                    step=step,
-                    max_outputs=1,
-                    description=f"{title}: positive red, negative blue, scaled per sentence",
-                )
-
-    def _log_deletion_scalars(self, kind: str, x, curves: dict, step: int) -> None:
-        import tensorflow as tf
-        from keras_relevance_tb.metadata import deletion_scores
-
-        aopc, _, _ = deletion_scores(curves, None, kind)
-        for name, curve in curves.items():
-            if aopc.get(name) is not None:
-                tf.summary.scalar(
-                    f"deletion/{kind}/{name}/aopc",
-                    aopc[name],
-                    step=step,
-                    description=f"AOPC of the {kind} deletion curve (accuracy)",
-                )
-            values = np.asarray(curve, dtype=np.float64)
-            for k, value in zip(x, values, strict=True):
-                tf.summary.scalar(f"deletion/{kind}/{name}/k={int(k)}", float(value), step=step)
-            tf.summary.scalar(
-                f"deletion/{kind}/{name}/mean",
-                float(values.mean()),
-                step=step,
-                description=f"mean accuracy over 0..{int(x[-1])} deleted words ({kind})",
-            )
-
-    @property
-    def models_dir(self) -> str:
-        """Where the kept models and their index go: `run_dir/models`."""
-        return os.path.join(self.run_dir, "models")
-
-    def _keep_model(self, step: int) -> None:
-        """Save the model of `step` (or point at `model_path`) and rewrite `models/index.json`."""
-        import json
-
-        folder = self.models_dir
-        os.makedirs(folder, exist_ok=True)
-        index_path = os.path.join(folder, "index.json")
-        try:
-            with open(index_path, encoding="utf-8") as f:
-                steps = {int(k): v for k, v in json.load(f).get("steps", {}).items()}
-        except (OSError, ValueError):
-            steps = {}
-        if self.model_path is not None:
-            steps = {step: os.path.relpath(os.path.abspath(self.model_path), folder)}
-        else:
-            name = f"step_{step}.keras"
-            self.model.save(os.path.join(folder, name))
-            steps[step] = name
-            for old in sorted(steps)[: -self.keep_models]:
-                try:
-                    os.remove(os.path.join(folder, steps.pop(old)))
-                except OSError:
-                    pass
-        vocab = None
-        if self.vocabulary is not None:
-            vocab = "vocab.json"
-            if not os.path.exists(os.path.join(folder, vocab)):
-                self.vocabulary.save(os.path.join(folder, vocab))
-        index = {
-            "version": 1,
-            "steps": {str(k): v for k, v in sorted(steps.items())},
-            "vocab": vocab,
-            "class_names": self.class_names,
-            "max_len": self.max_len,
-        }
-        tmp = index_path + ".tmp"
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(index, f, indent=1)
-        os.replace(tmp, index_path)  # readers never see half an index
-
-    def _log_top_words(self, methods: list[str], step: int) -> None:
-        """Per method, the top words per predicted class over `summary_data` (mean relevance)."""
-        from keras_relevance_tb import summary
-
-        from keras_relevance import evaluation
-
-        explainer = self._get_explainer()
-        ids = self.summary_ids
-        predictions = _predictions(np.asarray(explainer.predict_logits(ids), dtype=np.float64))
-        tokens = [self._words(row) for row in ids]
-        for method in methods:
-            options = self.explain_options.get(method, {})
-            explanation = explainer.explain(ids, method=method, target=predictions, **options)
-            relevance = np.asarray(explanation.relevance, dtype=np.float64)
-            rows = [relevance[i, : len(t)] for i, t in enumerate(tokens)]
-            words = evaluation.top_words(tokens, rows, predictions, k=self.top_k, min_count=2)
-            summary.top_words(
-                f"top_words/{method}",
-                words,
-                step=step,
-                method=method,
-                n=len(ids),
-                class_names=self.class_names,
-                description=f"words by mean {method} relevance for the predicted class",
-            )
-
-    def _words(self, row) -> list[str]:
-        """The tokens of an id row (padding dropped): words with a vocabulary, else the ids."""
-        row = [int(t) for t in np.asarray(row).reshape(-1)]
-        while row and row[-1] == 0:
-            row.pop()
-        if self.vocabulary is None:
-            return [str(t) for t in row]
-        return [self.vocabulary.id_to_token(t) for t in row]
-
-    def _log_deletion(self, methods: list[str], step: int) -> list[str]:
-        """Deletion curves (plugin summaries, and scalars with `stock_dashboards`); → warnings."""
-        from keras_relevance_tb import summary
-
-        from keras_relevance import evaluation
-
-        messages: list[str] = []
-        ids, labels = self.deletion_data
-        result = evaluation.deletion_curves(
-            self._get_explainer(),
-            ids,
-            labels,
-            methods=methods,
-            method_options={
-                m: self.explain_options[m] for m in methods if m in self.explain_options
-            },
-            verbose=False,
-        )
-        for kind in ("correct", "misclassified"):
-            entry = result.get(kind)
-            if not entry or not entry.get("n"):
-                continue
-            curves = {m: c for m, c in entry["curves"].items() if c is not None}
-            if not curves:
-                continue
-            summary.deletion_curve(
-                f"deletion/{kind}",
-                curves,
-                step=step,
-                description=f"{entry['n']} {kind} examples of {result['n']}",
-                x=result.get("x"),
-                random_mean=entry.get("random_mean"),
-                random_std=entry.get("random_std"),
-                kind=kind,
-                n=int(entry["n"]),
-            )
-            if self.stock_dashboards:
-                try:
-                    x = result.get("x") or list(range(len(next(iter(curves.values())))))
-                    scalars = dict(curves)
-                    if entry.get("random_mean") is not None:
-                        scalars["random"] = entry["random_mean"]
-                    self._log_deletion_scalars(kind, x, scalars, step)
-                except Exception as error:
-                    messages.append(
-                        f"ExplanationLogger: deletion scalars ({kind}) at step {step} failed: "
-                        f"{_describe(error)}"
-                    )
-        return messages
-
-
-# ---------------------------------------------------------------------------------- inputs
-def _check_methods(methods) -> tuple[str, ...]:
-    if isinstance(methods, str):
-        methods = (methods,)
-    methods = tuple(methods)
-    if not methods:
-        raise ValueError("methods must name at least one explanation method")
-    from keras_relevance.explainer import METHODS
-
-    for method in methods:
-        if method not in METHODS:
-            raise ValueError(f"unknown method {method!r}; known: {sorted(METHODS)}")
-    if len(set(methods)) != len(methods):
-        raise ValueError(f"methods contains duplicates: {list(methods)}")
-    return methods
-
-
-def _check_targets(targets, has_labels: bool) -> tuple:
-    if isinstance(targets, str | int):
-        targets = (targets,)
-    out = []
-    for target in targets:
-        if isinstance(target, str):
-            if target not in _TARGET_WORDS:
-                raise ValueError(
-                    f"unknown target {target!r}: use 'predicted', 'true', 'all' or class ids"
-                )
-            if target == "true" and not has_labels:
-                continue
-        elif isinstance(target, bool) or not isinstance(target, int | np.integer) or target < 0:
-            raise ValueError(
-                f"targets must be 'predicted', 'true', 'all' or class ids, got {target!r}"
-            )
-        out.append(target if isinstance(target, str) else int(target))
-    if not out:
-        raise ValueError(
-            f"no target to explain in {list(targets)!r} (labels are needed for 'true')"
-        )
-    return tuple(out)
-
-
-def _prepare_labels(labels, n: int, what: str) -> np.ndarray | None:
-    if labels is None:
-        return None
-    arr = np.asarray(labels)
-    if arr.ndim == 2 and arr.shape[1] > 1:  # one-hot
-        arr = arr.argmax(axis=1)
-    arr = arr.reshape(-1)
-    if arr.shape[0] != n:
-        raise ValueError(f"{what}: expected {n} labels (one per sample), got {arr.shape[0]}")
-    if arr.size and not (np.issubdtype(arr.dtype, np.integer) or np.all(arr == np.round(arr))):
-        raise ValueError(f"{what} must be class ids (integers)")
-    return arr.astype(np.int64)
-
-
-def _is_ids_and_labels(samples) -> bool:
-    """A pair `(ids, labels)`, told apart from a pair of texts or of token lists."""
-    if not isinstance(samples, tuple) or len(samples) != 2:
-        return False
-    try:
-        ids = np.asarray(samples[0])
-    except ValueError:  # ragged
-        return False
-    return ids.ndim in (1, 2) and ids.size > 0 and np.issubdtype(ids.dtype, np.integer)
-
-
-def _inside(path, root) -> bool:
-    path, root = os.path.realpath(path), os.path.realpath(root)
-    return path.startswith(root.rstrip(os.sep) + os.sep)
-
-
-def _is_pair(data) -> bool:
-    """(ids or texts, labels): a 2-tuple whose second item is one label per sentence."""
-    if not isinstance(data, tuple) or len(data) != 2:
-        return False
-    first, second = data
-    try:
-        return len(first) == len(second) and np.asarray(second).ndim == 1
-    except (TypeError, ValueError):
-        return False
-
-
-def _is_text_list(samples) -> bool:
-    return (
-        isinstance(samples, list | tuple)
-        and bool(samples)
-        and all(isinstance(s, str) for s in samples)
-    )
-
-
-def _is_token_lists(samples) -> bool:
-    return (
-        isinstance(samples, list | tuple)
-        and bool(samples)
-        and all(isinstance(s, list | tuple) and all(isinstance(t, str) for t in s) for s in samples)
-    )
-
-
-def _prepare_samples(samples, vocabulary, max_len):
-    """→ (ids (batch, time) int32, tokens per sample, Tokenized per sample or None)."""
-    if isinstance(samples, str):
-        samples = [samples]
-    if samples is None or (hasattr(samples, "__len__") and len(samples) == 0):
-        raise ValueError("ExplanationLogger needs at least one sample to explain")
-    tokenized = None
-    if _is_text_list(samples) or _is_token_lists(samples):
-        if vocabulary is None:
-            raise ValueError(
-                "samples are texts: pass vocabulary= (a keras_relevance.text.Vocabulary) to "
-                "turn them into the model's token ids"
-            )
-        if _is_text_list(samples):
-            for i, text in enumerate(samples):
-                if not text.strip():
-                    raise ValueError(f"sample text {i} is empty: {text!r}")
-            tokenized = vocabulary.tokenize(list(samples))
-            token_lists = [list(t.tokens) for t in tokenized]
-        else:
-            token_lists = [list(s) for s in samples]
-        for i, toks in enumerate(token_lists):
-            if not toks:
-                raise ValueError(f"sample {i} has no tokens: {samples[i]!r}")
-        if max_len is not None:
-            token_lists = [toks[:max_len] for toks in token_lists]
-        ids = vocabulary.encode(token_lists, max_len=max_len)
-        return ids, token_lists, tokenized
-
-    ids = np.asarray(samples)
-    if ids.dtype == object or not np.issubdtype(ids.dtype, np.integer):
-        raise ValueError(
-            "samples must be texts, token lists or an int id array (batch, time); "
-            f"got an array of dtype {ids.dtype}"
-        )
-    if ids.ndim == 1:
-        ids = ids[None, :]
-    if ids.ndim != 2:
-        raise ValueError(f"sample ids must have shape (batch, time), got {ids.shape}")
-    if max_len is not None:
-        ids = ids[:, :max_len]
-    tokens = []
-    for i, row in enumerate(ids):
-        nonzero = np.flatnonzero(row)
-        if nonzero.size == 0:
-            raise ValueError(f"sample {i} has no tokens (all ids are padding 0)")
-        row = row[: nonzero[-1] + 1]
-        if vocabulary is not None:
-            tokens.append([vocabulary.id_to_token(int(t)) for t in row])
-        else:
-            tokens.append([str(int(t)) for t in row])
-    return ids.astype(np.int32), tokens, tokenized
-
-
-def _holds_texts(samples, deletion_data, summary_data) -> bool:
-    def texts(x):
-        if isinstance(x, str):
-            return True
-        return isinstance(x, list | tuple) and (_is_text_list(list(x)) or _is_token_lists(x))
-
-    parts = [samples]
-    for extra in (deletion_data, summary_data):
-        if isinstance(extra, tuple | list) and len(extra) == 2 and _is_pair(extra):
-            parts.append(extra[0])
-        elif extra is not None and extra is not False:
-            parts.append(extra)
-    return any(texts(p) for p in parts)
-
-
-class _ModelVocabulary:
-    """The model's own TextVectorization as the logger's vocabulary (tokenize / encode)."""
-
-    def __init__(self, graph):
-        from keras_relevance.batch import to_batch
-
-        self._graph, self._to_batch = graph, to_batch
-        self._ids: dict = {}
-
-    def tokenize(self, texts):
-        from keras_relevance.text import Tokenized
-
-        batch = self._to_batch(list(texts), source=self._graph)
-        out = []
-        for i, text in enumerate(texts):
-            tokens = list(batch.tokens[i])
-            offsets = batch.offsets[i] if batch.offsets is not None else None
-            starts = [a for a, _ in offsets] if offsets else [0] * len(tokens)
-            ends = [b for _, b in offsets] if offsets else [0] * len(tokens)
-            self._ids[tuple(tokens)] = batch.ids[i][batch.token_mask[i]]
-            out.append(Tokenized(tokens, starts, ends, text))
-        return out
-
-    def encode(self, rows, max_len=None):
-        found, texts = [], []
-        for r in rows:
-            cached = None if isinstance(r, str) else self._ids.get(tuple(r))
-            found.append(cached)
-            if cached is None:
-                texts.append(r if isinstance(r, str) else " ".join(r))
-        vectors = iter(self._graph.vectorize(texts)) if texts else iter(())
-        rows = [next(vectors) if r is None else r for r in found]
-        rows = [r[r != 0] for r in rows]
-        width = max((len(r) for r in rows), default=0)
-        if max_len is not None:
-            width = min(width, max_len)
-        out = np.zeros((len(rows), width), np.int32)
-        for i, r in enumerate(rows):
-            out[i, : min(len(r), width)] = r[:width]
-        return out
-
-    def id_to_token(self, index: int) -> str:
-        vocab = self._graph.vocabulary or []
-        return vocab[index] if 0 <= index < len(vocab) else "?"
-
-
-def _prepare_deletion(deletion_data, vocabulary, max_len):
-    if not isinstance(deletion_data, tuple | list) or len(deletion_data) != 2:
-        raise ValueError("deletion_data must be a pair (ids or texts, labels)")
-    data, labels = deletion_data
-    if _is_text_list(list(data) if isinstance(data, tuple) else data):
-        if vocabulary is None:
-            raise ValueError("deletion_data holds texts: pass vocabulary= to encode them")
-        ids = vocabulary.encode(list(data), max_len=max_len)
-    else:
-        ids = np.asarray(data)
-        if ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
-            raise ValueError(
-                f"deletion_data ids must be an int array (batch, time), got {ids.dtype} {ids.shape}"
-            )
-    if len(ids) == 0:
-        raise ValueError("deletion_data is empty")
-    return ids.astype(np.int32), _prepare_labels(labels, len(ids), "deletion_data labels")
-
-
-def _predictions(logits: np.ndarray) -> np.ndarray:
-    if logits.shape[-1] == 1:  # one sigmoid unit: class 1 when the logit is positive
-        return (logits[:, 0] > 0).astype(np.int64)
-    return logits.argmax(axis=-1).astype(np.int64)

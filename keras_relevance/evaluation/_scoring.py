@@ -191,6 +191,20 @@ def resolve_target(target, logits: np.ndarray) -> np.ndarray:
     return target
 
 
+def score_setup(model, ids, target=None, batch_size: int = 256, verbose="auto"):
+    """The common start of a perturbation metric: the ids, their scorer, scores, target and mask.
+
+    Returns:
+        ``(ids, scorer, base, target, mask)``: `ids` as an array, a `Scorer`, the float64 class
+        scores of the unchanged ids (batch, classes), `target` resolved (None: the predicted
+        class) as (batch,) ints, and the (batch, time) word mask.
+    """
+    ids = np.asarray(ids)
+    scorer = Scorer(model, batch_size, verbose)
+    base = scorer.logits(ids)
+    return ids, scorer, base, resolve_target(target, base), scorer.mask(ids)
+
+
 def deletion_ranks(relevance, mask, order: str = "decreasing") -> np.ndarray:
     """Rank of each position in the deletion order (0 = deleted first), (batch, time) int.
 

@@ -14,6 +14,7 @@ from keras_relevance.evaluation._scoring import (
     get_relevance,
     resolve_target,
     score_of,
+    score_setup,
 )
 
 
@@ -32,11 +33,7 @@ def leave_one_out(
     f is the target's probability (or logit); the word is removed (`deletion="remove"`, as
     ferret does) or its embedding zeroed (`"zero"`, the `occlusion` method's convention).
     """
-    ids = np.asarray(ids)
-    scorer = Scorer(model, batch_size, verbose)
-    base = scorer.logits(ids)
-    target = resolve_target(target, base)
-    mask = scorer.mask(ids)
+    ids, scorer, base, target, mask = score_setup(model, ids, target, batch_size, verbose)
     used = np.flatnonzero(mask.any(axis=0))  # positions holding a word in some text
     loo = np.zeros(mask.shape)
     full = score_of(base, target, score)
@@ -75,13 +72,10 @@ def taucorr_loo(
         `{"taucorr_loo": mean τ over texts with a defined τ, "per_example": (batch,) τ (NaN for
         texts under two words or with constant scores), "loo": (batch, time)}`.
     """
-    ids = np.asarray(ids)
-    scorer = Scorer(model, batch_size, verbose)
-    target = resolve_target(target, scorer.logits(ids))
+    ids, _, _, target, mask = score_setup(model, ids, target, batch_size, verbose)
     rel = get_relevance(relevance, model, ids, target, method_options)
     loo = leave_one_out(model, ids, target, score=score, deletion=deletion,
                         batch_size=batch_size, verbose=verbose)
-    mask = scorer.mask(ids)
     taus = np.array([kendall_tau_b(r[m], lo[m]) for r, lo, m in zip(rel, loo, mask, strict=True)])
     defined = taus[np.isfinite(taus)]
     return {

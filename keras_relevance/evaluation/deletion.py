@@ -23,8 +23,8 @@ from keras_relevance.evaluation._scoring import (
     deletion_ranks,
     get_relevance,
     random_relevance,
-    resolve_target,
     score_of,
+    score_setup,
 )
 
 
@@ -219,14 +219,10 @@ def aopc(
                 "per_example": res["per_example_aopc"]}
     if kind != "deletion":
         raise ValueError(f"kind must be 'deletion' or 'insertion', got {kind!r}")
-    ids = np.asarray(ids)
-    scorer = Scorer(model, batch_size, verbose)
-    base = scorer.logits(ids)
-    target = resolve_target(target, base)
+    ids, scorer, base, target, mask = score_setup(model, ids, target, batch_size, verbose)
     rel = get_relevance(relevance, model, ids, target, method_options)
     if order not in ("morf", "lerf"):
         raise ValueError(f"order must be 'morf' or 'lerf', got {order!r}")
-    mask = scorer.mask(ids)
     ranks = deletion_ranks(rel, mask, "decreasing" if order == "morf" else "increasing")
     scorer.start(len(ids) * steps)
     logits = curve_scores(scorer, ids, ranks, mask, steps, deletion, base)
@@ -281,12 +277,8 @@ def insertion_curves(
     >>> res = insertion_curves(model, ids, "lrp")  # doctest: +SKIP
     >>> res["aopc"]                                # doctest: +SKIP
     """
-    ids = np.asarray(ids)
-    scorer = Scorer(model, batch_size, verbose)
-    base = scorer.logits(ids)
-    target = resolve_target(target, base)
+    ids, scorer, base, target, mask = score_setup(model, ids, target, batch_size, verbose)
     rel = get_relevance(relevance, model, ids, target, method_options)
-    mask = scorer.mask(ids)
     if steps is None:
         steps = int(mask.sum(axis=1).max()) if len(ids) else 0
     if isinstance(steps, bool) or int(steps) < 1:

@@ -10,11 +10,10 @@ import numpy as np
 from keras_relevance.analysis import clause_scores_from_relevance
 from keras_relevance.evaluation._scoring import (
     RelevanceLike,
-    Scorer,
     deletion_ranks,
     get_relevance,
-    resolve_target,
     score_of,
+    score_setup,
 )
 
 DEFAULT_BINS = (1, 5, 10, 20, 50)
@@ -45,12 +44,8 @@ def eraser_scores(
         "per_example": {"comprehensiveness": (batch, bins), "sufficiency": (batch, bins)}}`
         (the `_mean` values are the bin averages, ERASER's AOPC-style aggregate).
     """
-    ids = np.asarray(ids)
-    scorer = Scorer(model, batch_size, verbose)
-    base = scorer.logits(ids)
-    target = resolve_target(target, base)
+    ids, scorer, base, target, mask = score_setup(model, ids, target, batch_size, verbose)
     rel = get_relevance(relevance, model, ids, target, method_options)
-    mask = scorer.mask(ids)
     lengths = mask.sum(axis=1)
     ranks = deletion_ranks(rel, mask, "decreasing")
     full = score_of(base, target, score)
@@ -109,9 +104,7 @@ def reat_faithfulness(
     ids = np.asarray(ids)
     if len(clause_spans) != len(ids):
         raise ValueError(f"got clause spans for {len(clause_spans)} texts, ids have {len(ids)}")
-    scorer = Scorer(model, batch_size, verbose)
-    base = scorer.logits(ids)
-    target = resolve_target(target, base)
+    ids, scorer, base, target, mask = score_setup(model, ids, target, batch_size, verbose)
     if clause_scores is None:
         if relevance is None:
             raise ValueError("give clause_scores or relevance")
@@ -119,7 +112,6 @@ def reat_faithfulness(
         clause_scores = clause_scores_from_relevance(rel, clause_spans)
     if len(clause_scores) != len(ids):
         raise ValueError(f"got clause scores for {len(clause_scores)} texts, ids have {len(ids)}")
-    mask = scorer.mask(ids)
     delete = np.zeros(ids.shape[:2], bool)
     chosen = []
     for i, (spans, scores) in enumerate(zip(clause_spans, clause_scores, strict=True)):
