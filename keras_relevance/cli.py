@@ -209,7 +209,6 @@ def _explain(args) -> int:
 
     if not Path(args.model).is_file():
         raise CLIError(f"model file not found: {args.model}")
-    vocabulary = _load_vocabulary(args)
     for i, text in enumerate(args.text):
         if not text.strip():
             raise CLIError(f"--text number {i + 1} is empty")
@@ -217,18 +216,38 @@ def _explain(args) -> int:
 
     import numpy as np
 
+    from keras_relevance.batch import to_batch, unknown_tokens
     from keras_relevance.explainer import METHODS, Explainer
+    from keras_relevance.graph import ModelGraph
     from keras_relevance.text import OOV_ID, OOV_TOKEN
 
     if args.method not in METHODS:
         raise CLIError(f"unknown method {args.method!r}; known: {', '.join(sorted(METHODS))}")
-    tokenized = vocabulary.tokenize(args.text)
-    max_len = _fixed_length(model)
-    tokens = [list(t.tokens)[:max_len] if max_len else list(t.tokens) for t in tokenized]
-    ids = vocabulary.encode(tokens, max_len=max_len)
+    try:
+        graph = ModelGraph.from_model(model)
+    except ValueError as error:
+        raise CLIError(str(error)) from None
+    if graph.takes_strings and not args.vocab:  # the model's own TextVectorization tokenizes
+        batch = to_batch(list(args.text), source=graph)
+        inputs, unknown_as = list(args.text), "[UNK]"
+        unknown_words = unknown_tokens(batch, oov_id=1)  # as written in the text
+    else:
+        vocabulary = _load_vocabulary(args)
+        max_len = _fixed_length(model)
+        tokenized = vocabulary.tokenize(args.text)
+        if max_len:
+            tokenized = [type(t)(t.tokens[:max_len], t.starts[:max_len], t.ends[:max_len],
+                                 t.text) for t in tokenized]
+        batch = to_batch(tokenized, vocabulary=vocabulary)
+        inputs, unknown_as = batch.ids, OOV_TOKEN
+        unknown_words = [
+            [t for t, k in zip(toks, row[mask], strict=False) if int(k) == OOV_ID]
+            for toks, row, mask in zip(batch.tokens, batch.ids, batch.token_mask, strict=True)
+        ]
+    tokens = [list(t) for t in batch.tokens]
     try:
         explainer = Explainer(model)
-        explanation = explainer.explain(ids, method=args.method, target=args.target)
+        explanation = explainer.explain(inputs, method=args.method, target=args.target)
     except (ValueError, TypeError, KeyError) as error:
         raise CLIError(f"cannot explain with {args.method!r}: {error}") from None
 
@@ -240,12 +259,12 @@ def _explain(args) -> int:
         shown = ", ".join(f"{c} {names[c]}" for c in range(min(len(names), max(num_classes, 2))))
         print(f"classes: {shown}")
     for i, toks in enumerate(tokens):
-        unknown = [t for t, k in zip(toks, ids[i], strict=False) if int(k) == OOV_ID]
+        unknown = unknown_words[i]
         if unknown:
             words = ", ".join(repr(w) for w in dict.fromkeys(unknown))
             print(
                 f"keras-relevance: warning: text {i + 1}: {len(unknown)} of {len(toks)} words "
-                f"not in the vocabulary, scored as {OOV_TOKEN}: {words}",
+                f"not in the vocabulary, scored as {unknown_as}: {words}",
                 file=sys.stderr,
             )
         logits = np.asarray(explanation.logits[i])

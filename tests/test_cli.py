@@ -173,3 +173,24 @@ def test_usage_errors_exit_2(capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["explain", "model.keras"])  # --text is required
     assert exit_info.value.code == 2
+
+
+def test_a_model_that_takes_text_needs_no_vocabulary(tmp_path, capsys):
+    """The model's own TextVectorization tokenizes; unknown words are named as written."""
+    import keras_relevance as kr
+
+    texts = ["a gorgeous, witty film!", "dull and lifeless.", "a witty, moving story"]
+    vectorize = keras.layers.TextVectorization()
+    vectorize.adapt(texts)
+    inputs = keras.Input((1,), dtype="string")
+    x = keras.layers.Embedding(20, 4, mask_zero=True)(vectorize(inputs))
+    model = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(keras.layers.GRU(3)(x)))
+    model.save(tmp_path / "m.keras")
+    code = main(["explain", str(tmp_path / "m.keras"), "--text", "A witty, Brilliant film!",
+                 "--method", "lrp", "--color", "never"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "scored as [UNK]: 'Brilliant'" in err
+    want = kr.Explainer(model).explain(["A witty, Brilliant film!"], method="lrp")
+    assert want.tokens == [["a", "witty", "[UNK]", "film"]]
+    assert f"witty({want.relevance[0, 1]:+.4g})" in out and "[UNK](" in out
