@@ -233,9 +233,9 @@ class _Plan:
             kind = "lstm" if isinstance(layer, keras.layers.LSTM) else "gru"
             vec, gs = _direction(kind, trace, mask, backward, layer.cell.activation)
             word += tf.einsum("btu,bu->bt", vec, w)
-            g = tf.einsum("btu,bu->bt", gs, w)  # (batch, time + 1), processing order
-            # word order: a span [s, e) is g[e] − g[s] forward, g'[s] − g'[e] backward
-            cumulative += -tf.reverse(g, [1]) if backward else g
+            g = tf.einsum("btu,bu->bt", gs, w)  # (batch, time + 1), word order
+            # a span [s, e) is g[e] − g[s] forward, g[s] − g[e] backward
+            cumulative += -g if backward else g
         return tf.where(mask, word, 0.0), cumulative, scores, target
 
     # ----------------------------------------------------------------- entry
@@ -262,42 +262,44 @@ class _Plan:
         return word.numpy(), cumulative.numpy(), scores.numpy(), target.numpy()
 
 
-def _reverse(x, backward):
-    return tf.reverse(x, [1]) if backward else x
-
-
 def _direction(kind, trace, mask, backward, activation):
-    """Word vectors (batch, time, units) in word order and G (batch, time + 1, units) in
-    processing order for one direction, so that S = W·vec and a span is W·(G_r − G_{q−1})."""
-    m = _reverse(mask, backward)[..., None]
-    get = {k: _reverse(v, backward) for k, v in trace.items()}
-    one = tf.ones_like(get["h"])
+    """Word vectors (batch, time, units) and G (batch, time + 1, units) for one direction, all in
+    word order, so that S = W·vec and a span [s, e) is W·(G[e] − G[s]) (forward) or
+    W·(G[s] − G[e]) (backward, whose G holds the initial term at position T).
+
+    "After t" means later in the direction's own reading order: positions > t forward, < t
+    backward; cumulative sums and products run that way, so nothing is reversed.
+    """
+    m = mask[..., None]
+    ahead = not backward  # cumulative ops over the steps read after t run towards the end
+    first = -1 if backward else 0  # the direction's first step
+
+    def join(g0, body):
+        return tf.concat([body, g0], axis=1) if backward else tf.concat([g0, body], axis=1)
+
+    one = tf.ones_like(trace["h"])
     if kind == "gru":
-        alpha = tf.where(m, get["z"], one)
-        update = tf.where(m, get["h"] - alpha * get["h_prev"], 0.0)
-        tail = tf.math.cumprod(alpha, axis=1, exclusive=True, reverse=True)  # Π_{k>t} α_k
-        vec = update * tail
-        g0 = get["h_prev"][:, :1] * alpha[:, :1] * tail[:, :1]
-        gs = tf.concat([g0, get["h"] * tail], axis=1)
-        return _reverse(vec, backward), gs
-    # LSTM, stabilized: Π_{k>t} α_k = o_T/o_t Π_{k>t} f_k and h_t/o_t = act(c_t)
-    f = tf.where(m, get["f"], one)
+        alpha = tf.where(m, trace["z"], one)
+        update = tf.where(m, trace["h"] - alpha * trace["h_prev"], 0.0)
+        tail = tf.math.cumprod(alpha, axis=1, exclusive=True, reverse=ahead)  # Π_{k after t} α_k
+        g0 = (trace["h_prev"] * alpha * tail)[:, first:][:, :1]
+        return update * tail, join(g0, trace["h"] * tail)
+    # LSTM, stabilized: Π_{k after t} α_k = o_T/o_t Π_{k after t} f_k and h_t/o_t = act(c_t)
+    f = tf.where(m, trace["f"], one)
     m_int = tf.cast(m, tf.int32)
-    seen = tf.cumsum(m_int, axis=1) > 0  # a real step at or before t
-    seen_before = tf.cumsum(m_int, axis=1, exclusive=True) > 0
-    u = tf.where(seen, activation(get["c"]), get["h"])  # h_t / o_t  (o := 1 before any step)
-    u_prev = tf.where(seen_before, activation(get["c_prev"]), get["h_prev"])
-    later = tf.cumsum(m_int, axis=1, exclusive=True, reverse=True) > 0
-    last = tf.logical_and(m, tf.logical_not(later))  # the last real step
-    o_last = tf.reduce_sum(tf.where(last, get["o"], 0.0), axis=1, keepdims=True)
+    seen = tf.cumsum(m_int, axis=1, reverse=backward) > 0  # a real step read at or before t
+    seen_before = tf.cumsum(m_int, axis=1, exclusive=True, reverse=backward) > 0
+    u = tf.where(seen, activation(trace["c"]), trace["h"])  # h_t / o_t  (o := 1 before any step)
+    u_prev = tf.where(seen_before, activation(trace["c_prev"]), trace["h_prev"])
+    later = tf.cumsum(m_int, axis=1, exclusive=True, reverse=ahead) > 0
+    last = tf.logical_and(m, tf.logical_not(later))  # the last real step read
+    o_last = tf.reduce_sum(tf.where(last, trace["o"], 0.0), axis=1, keepdims=True)
     any_real = tf.reduce_any(m, axis=1, keepdims=True)
     o_last = tf.where(any_real, o_last, 1.0)  # (batch, 1, units)
-    tail = tf.math.cumprod(f, axis=1, exclusive=True, reverse=True)  # Π_{k>t} f_k
+    tail = tf.math.cumprod(f, axis=1, exclusive=True, reverse=ahead)  # Π_{k after t} f_k
     update = tf.where(m, u - f * u_prev, 0.0)
-    vec = o_last * tail * update
-    g0 = u_prev[:, :1] * f[:, :1] * tail[:, :1]
-    gs = o_last * tf.concat([g0, u * tail], axis=1)
-    return _reverse(vec, backward), gs
+    g0 = (u_prev * f * tail)[:, first:][:, :1]
+    return o_last * tail * update, o_last * join(g0, u * tail)
 
 
 def _plan(chain: ModelGraph) -> _Plan:
