@@ -144,13 +144,13 @@ def _trace(layer, x, mask, naive, dtype):
     want = ("h",) if naive else (("h", "c", "f", "o") if lstm else ("h", "z"))
     records, _, state0 = recurrence.run(layer, x, mask, recurrence.PLAIN, want, dtype=dtype)
     backwards = layer.go_backwards
-    trace = {"h": records["h"], "h_prev": recurrence.previous(records["h"], state0[0], backwards)}
+    trace = {"h": records["h"], "h0": state0[0]}
+    if naive or not lstm:
+        trace["h_prev"] = recurrence.previous(records["h"], state0[0], backwards)
     if naive:
         return trace
-    if lstm:
-        trace["c"] = records["c"]
-        trace["c_prev"] = recurrence.previous(records["c"], state0[1], backwards)
-        trace["f"], trace["o"] = records["f"], records["o"]
+    if lstm:  # the LSTM's previous states are its own shifted (see _direction)
+        trace["c"], trace["f"], trace["o"] = records["c"], records["f"], records["o"]
     else:
         trace["z"] = records["z"]
     return trace
@@ -231,7 +231,9 @@ class _Plan:
                 word += tf.einsum("btu,bu->bt", vec, w)
                 continue
             kind = "lstm" if isinstance(layer, keras.layers.LSTM) else "gru"
-            vec, gs = _direction(kind, trace, mask, backward, layer.cell.activation)
+            vec, gs, factor = _direction(kind, trace, mask, backward, layer.cell.activation)
+            if factor is not None:  # the LSTM's o_T, constant over time: folded into W
+                w = w * factor
             word += tf.einsum("btu,bu->bt", vec, w)
             g = tf.einsum("btu,bu->bt", gs, w)  # (batch, time + 1), word order
             # a span [s, e) is g[e] − g[s] forward, g[s] − g[e] backward
@@ -263,9 +265,10 @@ class _Plan:
 
 
 def _direction(kind, trace, mask, backward, activation):
-    """Word vectors (batch, time, units) and G (batch, time + 1, units) for one direction, all in
-    word order, so that S = W·vec and a span [s, e) is W·(G[e] − G[s]) (forward) or
-    W·(G[s] − G[e]) (backward, whose G holds the initial term at position T).
+    """Word vectors (batch, time, units), G (batch, time + 1, units) and a factor of W (LSTM:
+    o of the last step read; GRU: None) for one direction, all in word order, so that
+    S = (W·factor)·vec and a span [s, e) is (W·factor)·(G[e] − G[s]) (forward) or
+    (W·factor)·(G[s] − G[e]) (backward, whose G holds the initial term at position T).
 
     "After t" means later in the direction's own reading order: positions > t forward, < t
     backward; cumulative sums and products run that way, so nothing is reversed.
@@ -283,23 +286,25 @@ def _direction(kind, trace, mask, backward, activation):
         update = tf.where(m, trace["h"] - alpha * trace["h_prev"], 0.0)
         tail = tf.math.cumprod(alpha, axis=1, exclusive=True, reverse=ahead)  # Π_{k after t} α_k
         g0 = (trace["h_prev"] * alpha * tail)[:, first:][:, :1]
-        return update * tail, join(g0, trace["h"] * tail)
+        return update * tail, join(g0, trace["h"] * tail), None
     # LSTM, stabilized: Π_{k after t} α_k = o_T/o_t Π_{k after t} f_k and h_t/o_t = act(c_t)
     f = tf.where(m, trace["f"], one)
     m_int = tf.cast(m, tf.int32)
     seen = tf.cumsum(m_int, axis=1, reverse=backward) > 0  # a real step read at or before t
-    seen_before = tf.cumsum(m_int, axis=1, exclusive=True, reverse=backward) > 0
     u = tf.where(seen, activation(trace["c"]), trace["h"])  # h_t / o_t  (o := 1 before any step)
-    u_prev = tf.where(seen_before, activation(trace["c_prev"]), trace["h_prev"])
-    later = tf.cumsum(m_int, axis=1, exclusive=True, reverse=ahead) > 0
-    last = tf.logical_and(m, tf.logical_not(later))  # the last real step read
-    o_last = tf.reduce_sum(tf.where(last, trace["o"], 0.0), axis=1, keepdims=True)
-    any_real = tf.reduce_any(m, axis=1, keepdims=True)
-    o_last = tf.where(any_real, o_last, 1.0)  # (batch, 1, units)
+    # masked steps hold the state, so u before step t is u after the step read before it
+    u_prev = recurrence.previous(u, trace["h0"], backward)
+    # o of the last real step read (1 for a row without any), (batch, units): a factor of W
+    steps = tf.shape(mask)[1]
+    positions = tf.range(steps)[None, :]
+    order = (steps - 1 - positions) if backward else positions  # reading order of each position
+    last = tf.argmax(tf.where(mask, order, -1), axis=1, output_type=tf.int32)
+    o_last = tf.where(tf.reduce_any(mask, axis=1)[:, None],
+                      tf.gather(trace["o"], last, batch_dims=1), 1.0)
     tail = tf.math.cumprod(f, axis=1, exclusive=True, reverse=ahead)  # Π_{k after t} f_k
     update = tf.where(m, u - f * u_prev, 0.0)
     g0 = (u_prev * f * tail)[:, first:][:, :1]
-    return o_last * tail * update, o_last * join(g0, u * tail)
+    return tail * update, join(g0, u * tail), o_last
 
 
 def _plan(chain: ModelGraph) -> _Plan:
