@@ -18,7 +18,7 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) examples/demo.py --data $(DATA) --logdir $(LOGDIR) --port $(PORT)
+	TF_CPP_MIN_LOG_LEVEL=$${TF_CPP_MIN_LOG_LEVEL:-2} $(PY) examples/demo.py --data $(DATA) --logdir $(LOGDIR) --port $(PORT)
 
 test: venv
 	$(PY) -m pytest $(PYTEST_ARGS)
