@@ -41,6 +41,7 @@ class CorpusIndex:
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
+        self._described: dict[str, tuple[tuple[int, int], dict[str, Any]]] = {}
 
     def folders(self) -> list[dict[str, Any]]:
         """``[{"path": REL, "docs", "tokens", "methods", "error"}]`` sorted by path."""
@@ -66,9 +67,26 @@ class CorpusIndex:
                 dirs[:] = []  # a corpus folder holds no other corpus
                 if len(found) >= MAX_FOLDERS:
                     break
+        paths = {f["path"] for f in found}
+        self._described = {k: v for k, v in self._described.items() if k in paths}
         return sorted(found, key=lambda f: f["path"])
 
     def _describe(self, rel: str) -> dict[str, Any]:
+        """The listing's entry of `rel`, re-read only when aggregates.json changed."""
+        try:
+            info = os.lstat(os.path.join(self.logdir, *rel.split("/"), AGGREGATES))
+            key = (info.st_mtime_ns, info.st_size)
+        except OSError:
+            key = None
+        cached = self._described.get(rel)
+        if key is not None and cached is not None and cached[0] == key:
+            return cached[1]
+        item = self._read_description(rel)
+        if key is not None:
+            self._described[rel] = (key, item)
+        return item
+
+    def _read_description(self, rel: str) -> dict[str, Any]:
         item: dict[str, Any] = {"path": rel, "docs": None, "tokens": None, "methods": []}
         try:
             agg = typed_aggregates(self._read(rel), rel)

@@ -9,6 +9,7 @@ headless Chromium renders the Corpus panel of a real ``tensorboard``.
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import numpy as np
@@ -97,8 +98,17 @@ def test_aggregates_are_the_files_and_match_numpy_sums(tb_plugin, logdir):
                     values = sums[(cls, r["word"])]
                     assert r["count"] == len(values)
                     assert r["mean"] == pytest.approx(np.mean(values), rel=1e-5, abs=1e-7)
-        assert got["position"]["mean"] == pytest.approx(want["position"]["mean"])
-        assert len(got["position"]["bins"]) == 10
+        # relative position: word t of L in bin floor(10 t / L); mean per bin, in float64
+        total, count = np.zeros(10), np.zeros(10)
+        for rel in df[f"relevance_{method}"]:
+            rel = np.asarray(rel, np.float64)
+            for t, s in enumerate(rel):
+                total[t * 10 // len(rel)] += s
+                count[t * 10 // len(rel)] += 1
+        assert got["position"]["count"] == count.tolist()
+        np.testing.assert_allclose(got["position"]["mean"], total / np.maximum(count, 1),
+                                   rtol=1e-5, atol=1e-9)
+        assert got["position"]["bins"] == pytest.approx([(b + 1) / 10 for b in range(10)])
         assert got["aopc"]["aopc"] == pytest.approx(want["aopc"]["aopc"])
         assert got["deletion"]["accuracy"] == pytest.approx(want["deletion"]["accuracy"])
 
@@ -170,6 +180,17 @@ def test_no_local_logdir_lists_nothing():
     assert tb_corpus.CorpusIndex("gs://bucket/logs").folders() == []
 
 
+def test_listing_follows_changes_after_the_ttl(tmp_path):
+    index = tb_corpus.CorpusIndex(str(tmp_path), ttl=0.0)
+    assert index.folders() == []
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "manifest.json").write_text("{}")
+    (tmp_path / "c" / "aggregates.json").write_text('{"docs": 3, "methods": {}}')
+    assert [(f["path"], f["docs"]) for f in index.folders()] == [("c", 3)]
+    (tmp_path / "c" / "aggregates.json").write_text('{"docs": 12, "methods": {}}')
+    assert [(f["path"], f["docs"]) for f in index.folders()] == [("c", 12)]
+
+
 def test_walk_is_bounded_in_depth(tmp_path):
     deep = tmp_path.joinpath(*[f"d{i}" for i in range(tb_corpus.MAX_DEPTH + 1)])
     deep.mkdir(parents=True)
@@ -180,11 +201,13 @@ def test_walk_is_bounded_in_depth(tmp_path):
 
 # ---- the dashboard in a real tensorboard + headless Chromium ---------------------------------
 
+@pytest.mark.skipif(shutil.which("chromium") is None and shutil.which("chromium-browser") is None,
+                    reason="Debian's chromium is not installed (apt-get install chromium)")
+@pytest.mark.browser
 def test_dashboard_renders_the_corpus_panel(logdir, tmp_path):
-    from test_tb_plugin import _chromium, _Dom, _start_tensorboard, _stop, needs_chromium
+    """A logdir holding only a corpus: the tab is active and the panel shows every top word."""
+    from test_tb_plugin import _chromium, _Dom, _start_tensorboard, _stop
 
-    if needs_chromium.args[0]:
-        pytest.skip(needs_chromium.kwargs["reason"])
     proc, url = _start_tensorboard(logdir, tmp_path / "tb.log", runs=0)
     try:
         page = f"{url}/data/plugin_entry.html?name={metadata.PLUGIN_NAME}"

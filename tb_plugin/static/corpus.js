@@ -95,7 +95,7 @@ function positionChart(method, position) {
   const lo = Math.min(0, ...values), hi = Math.max(0, ...values);
   const py = (v) => H - m.b - ((v - lo) / (hi - lo || 1)) * (H - m.t - m.b);
   const bw = (W - m.l - m.r) / values.length;
-  for (const v of [lo, 0, hi]) {
+  for (const v of new Set([lo, 0, hi])) {
     chart.append(svg('text', {x: m.l - 6, y: py(v) + 4, class: 'kr-tick', 'text-anchor': 'end'},
       v.toPrecision(2)));
   }
