@@ -105,6 +105,7 @@ PARSERS: dict[str, tuple[str, Callable[[str | None], object]]] = {
     "class": ("target", lambda v: integer(v, "class", *INT64)),
     "id": ("id", lambda v: text(v, "id")),
     "kind": ("kind", lambda v: choice(v, "kind", metadata.DELETION_KINDS, "correct")),
+    "path": ("path", lambda v: text(v, "path", required=False)),  # checked by corpus.check_path
 }
 
 

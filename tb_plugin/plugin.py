@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from keras_relevance_tb import explain, metadata, params
+from keras_relevance_tb import corpus, explain, metadata, params
 from keras_relevance_tb.params import RouteError, bad
 from keras_relevance_tb.store import DOWNSAMPLE as DOWNSAMPLE  # the read limit, importable here
 from keras_relevance_tb.store import PayloadStore, check_run
@@ -56,6 +56,7 @@ ROUTES: dict[str, tuple[str, tuple[str, ...]]] = {
     "/deletion_curves": ("deletion_curves_impl", ("run", "tag", "step")),
     "/aopc": ("aopc_impl", ("run", "kind")),
     "/top_words": ("top_words_impl", ("run", "tag", "method", "step")),
+    "/corpus": ("corpus_impl", ("path",)),
 }
 
 
@@ -71,6 +72,7 @@ class KerasRelevancePlugin(Views, base_plugin.TBPlugin):
     def __init__(self, context: base_plugin.TBContext):
         self._store = PayloadStore(context.data_provider)
         self._logdir = getattr(context, "logdir", None) or ""
+        self._corpora = corpus.CorpusIndex(self._logdir)
         self._pool: explain.WorkerPool | None = None
         self._pool_lock = threading.Lock()
 
@@ -91,7 +93,12 @@ class KerasRelevancePlugin(Views, base_plugin.TBPlugin):
         return apps
 
     def is_active(self) -> bool:
-        return False  # active exactly when the data provider lists data for `plugin_name`
+        # Asked only when the data provider lists no data of ours: an explain_corpus folder in
+        # the logdir is enough to show the tab (the walk is bounded and cached).
+        try:
+            return bool(self._corpora.folders())
+        except OSError:
+            return False
 
     def frontend_metadata(self):
         return base_plugin.FrontendMetadata(es_module_path="/static/index.js", tab_name="Relevance")

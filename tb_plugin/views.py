@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from keras_relevance_tb import metadata, params
+from keras_relevance_tb import corpus, metadata, params
 from keras_relevance_tb.params import RouteError, bad, missing, preview
 from keras_relevance_tb.store import LOADER_DEFAULT_SAMPLES, PayloadStore, check_run
 
@@ -18,6 +18,7 @@ class Views:
     """The ``*_impl`` methods of `KerasRelevancePlugin` (a mixin: it sets ``self._store``)."""
 
     _store: PayloadStore
+    _corpora: corpus.CorpusIndex
 
     def runs_impl(self, ctx, experiment) -> dict[str, Any]:
         """Runs, heatmap tags (method, steps, classes) and deletion-curve tags (kind, steps)."""
@@ -298,3 +299,14 @@ class Views:
             if previous is None
             else {"step": max(earlier), "n": previous.n, "classes": previous.classes},
         }
+
+    def corpus_impl(self, ctx, experiment, *, path: str | None = None) -> dict[str, Any]:
+        """Without `path`: the explain_corpus folders in the logdir. With it: their aggregates.
+
+        `path` is a folder relative to the logdir exactly as the listing names it (400 for a
+        path that is absolute or has '..'; 404 for one that is not a listed folder or whose
+        aggregates.json leads outside the logdir; 422 for an unreadable file).
+        """
+        if path is None:
+            return {"corpora": self._corpora.folders()}
+        return self._corpora.aggregates(path)

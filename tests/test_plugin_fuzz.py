@@ -51,8 +51,9 @@ def examples(ci: int) -> int:
 
 
 PREFIX = f"/data/plugin/{metadata.PLUGIN_NAME}"
-ROUTES = ("runs", "heatmaps", "sample", "sample_history", "deletion_curves", "aopc")
-PARAMS = ("run", "tag", "method", "step", "offset", "limit", "filter", "class", "id", "kind")
+ROUTES = ("runs", "heatmaps", "sample", "sample_history", "deletion_curves", "aopc", "corpus")
+PARAMS = ("run", "tag", "method", "step", "offset", "limit", "filter", "class", "id", "kind",
+          "path")
 SECRET = "TOP-SECRET-7f3a9c"  # in files beside and inside the logdir: must never be served
 HOSTILE_TOKENS = [
     "<img src=x onerror=alert(1)>",
@@ -85,6 +86,22 @@ def _write_logdir(root: Path) -> None:
     writer.close()
     (root / "notes.txt").write_text(SECRET)
     (root.parent / "secret.txt").write_text(SECRET)
+    # explain_corpus folders: one inside (hostile words are data), one outside reached by symlinks
+    words = [[w, 0.5 - 0.1 * i, 3] for i, w in enumerate(HOSTILE_TOKENS)]
+    aggregates = {"docs": 2, "tokens": 9, "labelled": 0, "correct": 0, "shards": 1,
+                  "methods": {"lrp": {"top_words": {"0": {"most": words, "least": words[::-1]}},
+                                      "position": {"mean": [0.1] * 10}}}}
+    for folder, agg in ((root / "eval" / "corpus-a", aggregates),
+                        (root.parent / "outside-corpus", {**aggregates, "secret": SECRET,
+                         "methods": {"lrp": {"top_words": {"0": {"most": [[SECRET, 1.0, 3]]}}}}})):
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text("{}")
+        (folder / "aggregates.json").write_text(json.dumps(agg))
+    (root / "linked-corpus").symlink_to(root.parent / "outside-corpus", target_is_directory=True)
+    (root / "eval" / "half").mkdir()
+    (root / "eval" / "half" / "manifest.json").write_text("{}")
+    (root / "eval" / "half" / "aggregates.json").symlink_to(
+        root.parent / "outside-corpus" / "aggregates.json")
 
 
 def _provider(logdir: Path):
@@ -153,6 +170,12 @@ def test_routes_answer_and_tokens_are_data(client):
     assert side["id"] == "<s1>" and all(m["error"] is None for m in side["methods"])
     hist, _ = get(client, "sample_history", "run=train&tag=heatmap/sa&id=..%2Fs2")
     assert [h["step"] for h in hist["history"]] == list(STEPS)
+    listing, _ = get(client, "corpus", "")
+    assert [f["path"] for f in listing["corpora"]] == ["eval/corpus-a", "eval/half"]
+    assert listing["corpora"][0]["error"] is None and listing["corpora"][1]["error"]
+    corpus, _ = get(client, "corpus", "path=eval%2Fcorpus-a")
+    most = corpus["methods"]["lrp"]["top_words"]["0"]["most"]
+    assert [d["word"] for d in most] == HOSTILE_TOKENS  # verbatim, as JSON strings
 
 
 # ------------------------------------------------------------------------------ hostile input
@@ -189,8 +212,16 @@ def test_traversal_in_every_parameter(client, route, value):
         query = "&".join(f"{p}={value if p == param else 'train' if p == 'run' else 'x'}"
                          for p in ("run", "tag", "id", "method"))
         data, path = get(client, route, query)
-        if route != "runs" and (route != "aopc" or param == "run"):  # aopc reads run only
-            assert "error" in data, path  # a traversal never finds anything
+        if route not in ("runs", "corpus") and (route != "aopc" or param == "run"):
+            assert "error" in data, path  # a traversal never finds anything (aopc reads run only)
+
+
+@pytest.mark.parametrize("value", [*TRAVERSALS, "linked-corpus", "eval/half", "eval",
+                                   "eval/corpus-a/..", "./eval/corpus-a", "eval/corpus-a/"])
+def test_traversal_in_the_corpus_path(client, value):
+    for query in (f"path={value}", f"path={urllib.parse.quote(value, safe='')}"):
+        data, path = get(client, "corpus", query)
+        assert "error" in data, path
 
 
 @pytest.mark.parametrize("route", ROUTES)

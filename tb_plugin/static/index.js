@@ -7,8 +7,10 @@
 //
 // index.js holds the Dashboard's state, shell and live polling; its other methods come from
 // samples.js (the sample list, colour scale and the selected sentence) and panels.js (deletion
-// curves, AOPC, the typed sentence, top words, downloads). All files are served from static/.
+// curves, AOPC, the typed sentence, top words, downloads) and corpus.js (explain_corpus folders in
+// the logdir). All files are served from static/.
 import {api} from './api.js';
+import {corpus} from './corpus.js';
 import {autoReload, className, darkMode, el, readHash} from './dom.js';
 import {panels} from './panels.js';
 import {samples} from './samples.js';
@@ -37,6 +39,7 @@ class Dashboard {
   async start() {
     this.buildShell();
     this.applyTheme();
+    const corpora = this.loadCorpora(); // independent of the runs: a logdir may hold only a corpus
     try {
       this.listing = await api('runs');
     } catch (e) {
@@ -47,7 +50,8 @@ class Dashboard {
     if (!runs.length) {
       this.status.textContent = 'No keras-relevance data yet. Log some with ' +
         'keras_relevance.callbacks.ExplanationLogger or keras_relevance_tb.summary; ' +
-        'this page looks again every few seconds.';
+        'this page looks again every few seconds. explain_corpus output folders in the ' +
+        'logdir are shown in the Corpus panel.';
       document.body.dataset.krReady = '1';
     } else {
       this.fillRuns(runs);
@@ -55,6 +59,7 @@ class Dashboard {
         [...runs].sort((a, b) => b.heatmaps.length - a.heatmaps.length)[0]; // richest run
       await this.selectRun(first.run, this.state.tag);
     }
+    await corpora;
     this.startPolling();
   }
 
@@ -85,6 +90,7 @@ class Dashboard {
     this.polling = true;
     try {
       this.applyTheme();
+      await this.loadCorpora();
       const listing = await api('runs');
       this.polls += 1;
       document.body.dataset.krPolls = String(this.polls);
@@ -192,6 +198,12 @@ class Dashboard {
     this.typedButton = el('button', {type: 'button', id: 'kr-typed-go', text: 'Explain',
       onclick: () => this.explainTyped()});
     this.legend = el('div', {class: 'kr-legend-bar', id: 'kr-legend'});
+    this.corpusSelect = el('select', {id: 'kr-corpus', onchange: () =>
+      this.showCorpus(this.corpusSelect.value)});
+    this.corpusBody = el('div', {class: 'kr-corpus-body', id: 'kr-corpus-body'});
+    this.corpusPanel = el('section', {class: 'kr-panel kr-corpus', id: 'kr-corpus-panel', hidden: ''},
+      el('div', {class: 'kr-pager'}, el('h2', {text: 'Corpus'}),
+        label('explain_corpus output', this.corpusSelect)), this.corpusBody);
     const downloads = el('span', {class: 'kr-downloads'},
       el('button', {type: 'button', id: 'kr-download-json', text: 'JSON',
         title: "download this step's data (all samples) as JSON", onclick: () => this.download('json')}),
@@ -220,7 +232,8 @@ class Dashboard {
           el('section', {class: 'kr-panel'}, this.detail),
           el('section', {class: 'kr-panel'}, el('h2', {text: 'Faithfulness over steps'}), this.aopc),
           el('section', {class: 'kr-panel'}, el('h2', {text: 'Top words of the data set'}), this.words),
-          el('section', {class: 'kr-panel'}, el('h2', {text: 'Deletion curves'}), this.deletion))));
+          el('section', {class: 'kr-panel'}, el('h2', {text: 'Deletion curves'}), this.deletion))),
+      this.corpusPanel);
   }
 
   fillSelect(select, options) {
@@ -358,7 +371,7 @@ class Dashboard {
 
 }
 
-Object.assign(Dashboard.prototype, samples, panels);
+Object.assign(Dashboard.prototype, samples, panels, corpus);
 
 export async function render() {
   document.title = 'keras-relevance';
