@@ -175,6 +175,7 @@ class ExplanationLogger(SummaryWriters, keras.callbacks.Callback):
         if is_ids_and_labels(samples) and labels is None:
             samples, labels = samples
         self._raw = (samples, labels, targets, deletion_data, summary_data)
+        self._prepare_error = None
         self.ids = self.tokens = self.tokenized = self.labels = None
         self.deletion_data = self.summary_ids = None
         # Texts without a vocabulary are for a model that takes text: its own TextVectorization
@@ -238,15 +239,8 @@ class ExplanationLogger(SummaryWriters, keras.callbacks.Callback):
         if self._explainer is not None and self._explainer.model is not self.model:
             self._explainer = None  # a different model: build its explainer again
         self._disabled_reason = None
-        if getattr(self, "_prepare_error", None) is not None or not self._prepared:
-            error = getattr(self, "_prepare_error", None) or ValueError("samples not prepared")
-            self._disabled_reason = describe(error)
-            warnings.warn(
-                f"ExplanationLogger: nothing will be logged during this fit: "
-                f"{self._disabled_reason}",
-                ExplanationWarning,
-                stacklevel=2,
-            )
+        if self._prepare_error is not None or not self._prepared:
+            self._disable(self._prepare_error or ValueError("samples not prepared"))
             return
         self._check_pending = not self.model.built  # built by the first batch: check then
         if self._check_pending:
@@ -258,13 +252,16 @@ class ExplanationLogger(SummaryWriters, keras.callbacks.Callback):
             self._get_explainer().predict_logits(self.ids)  # ids vs vocabulary, shapes
             self._get_writer()  # log_dir must be a writable folder
         except Exception as error:
-            self._disabled_reason = describe(error)
-            warnings.warn(
-                f"ExplanationLogger: nothing will be logged during this fit: "
-                f"{self._disabled_reason}",
-                ExplanationWarning,
-                stacklevel=2,
-            )
+            self._disable(error, stacklevel=4)
+
+    def _disable(self, error, stacklevel: int = 3) -> None:
+        """One warning, and nothing logged for this fit (training goes on)."""
+        self._disabled_reason = describe(error)
+        warnings.warn(
+            f"ExplanationLogger: nothing will be logged during this fit: {self._disabled_reason}",
+            ExplanationWarning,
+            stacklevel=stacklevel,
+        )
 
     def on_epoch_end(self, epoch, logs=None):
         if getattr(self, "_check_pending", False):

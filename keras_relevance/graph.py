@@ -424,25 +424,15 @@ class ModelGraph:
                 return step.layer
         return None
 
-    @property
-    def standardize(self):
+    def _text_setting(self, key: str):
         layer = self.text_layer
-        return None if layer is None else layer.get_config().get("standardize")
+        return None if layer is None else layer.get_config().get(key)
 
-    @property
-    def split(self):
-        layer = self.text_layer
-        return None if layer is None else layer.get_config().get("split")
-
-    @property
-    def output_sequence_length(self):
-        layer = self.text_layer
-        return None if layer is None else layer.get_config().get("output_sequence_length")
-
-    @property
-    def ngrams(self):
-        layer = self.text_layer
-        return None if layer is None else layer.get_config().get("ngrams")
+    # the TextSource settings of the model's TextVectorization (keras_relevance.batch)
+    standardize = property(lambda self: self._text_setting("standardize"))
+    split = property(lambda self: self._text_setting("split"))
+    output_sequence_length = property(lambda self: self._text_setting("output_sequence_length"))
+    ngrams = property(lambda self: self._text_setting("ngrams"))
 
     # ------------------------------------------------------------------ helpers
     def time_trim_safe(self) -> bool:
