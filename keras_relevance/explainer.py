@@ -235,7 +235,8 @@ class Explainer(InputChecks):
                 padding[idx] = np.asarray(result.padding)
         if one_pass:
             self._check_finite_logits(logits_all, mask_all, rows)
-        self._verify_once(raw, inputs, logits_all)
+        # the scores come from the method's own pass (one pass) or from the plain walk
+        self._verify_once(raw, inputs, logits_all, func if one_pass else None)
 
         relevance[~mask_all] = 0
         if per_dim is not None:
@@ -424,7 +425,7 @@ class Explainer(InputChecks):
             out[idx] = np.asarray(tf.cast(logits, chain.compute_dtype))
         return out[rows]
 
-    def _verify_once(self, raw, inputs, scores) -> None:
+    def _verify_once(self, raw, inputs, scores, source=None) -> None:
         """Never a silent wrong answer: the scores the explainer computed must be the model's.
 
         Checked on the first explanation of a model (and on every call with `verify=True`):
@@ -432,7 +433,8 @@ class Explainer(InputChecks):
         activation of our scores. A disagreement names the first layer where the walk departs.
         """
         chain = self.chain
-        if not self.verify and chain.cached("verified", lambda: [False])[0]:
+        key = ("verified", source)  # per source of scores: the plain walk or a method's pass
+        if not self.verify and chain.cached(key, lambda: [False])[0]:
             return
         has_tokens = self._token_mask(inputs).any(axis=1) & np.isfinite(scores).all(axis=1)
         rows = np.flatnonzero(has_tokens)[:8]
@@ -458,7 +460,7 @@ class Explainer(InputChecks):
                 f"model(x) (max difference {float(diff.max()):.3g}); "
                 + chain.departure(inputs[rows])
             )
-        chain.cached("verified", lambda: [False])[0] = True
+        chain.cached(key, lambda: [False])[0] = True
 
     @staticmethod
     def _check_finite_result(method, relevance, per_dim, delta) -> None:
