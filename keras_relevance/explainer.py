@@ -95,10 +95,14 @@ class Explainer(InputChecks):
     """Explains the predictions of a Keras text classifier.
 
     Args:
-        model: a built Keras 3 model, Embedding → RNN / CNN layers → Dense head (stock LSTM/GRU
-            or the Explainable layers; a softmax head is explained at its logits). A model
-            without an Embedding takes embeddings (batch, time, dim) as input.
+        model: a built Keras 3 Sequential or Functional model with one text input: ids (or
+            strings through a TextVectorization inside it) → Embedding → any graph of supported
+            layers → Dense head (softmax / sigmoid / none; explained at its logits; a one-unit
+            head is binary, class scores [−z, z]). A model without an Embedding takes
+            embeddings (batch, time, dim). Subclassed models without a graph are refused.
         batch_size: at most this many examples go through a method at once.
+        verify: check on every call (not only the first per model and method) that the
+            explainer's scores reproduce `model(x)`; a disagreement raises and names the layer.
 
     >>> ex = Explainer(model)                                     # doctest: +SKIP
     >>> e = ex.explain(ids, method="lrp")                         # doctest: +SKIP
@@ -141,10 +145,13 @@ class Explainer(InputChecks):
         Args:
             token_ids: int array or tensor (batch, time), padded with 0 when the Embedding has
                 `mask_zero=True`; a list of unequal-length id lists is right-padded with 0 then.
-                For a model without an Embedding: float embeddings (batch, time, dim).
+                Raw texts (a str or a list of str) for a model that takes strings (its own
+                TextVectorization tokenizes them; `Explanation.tokens` are its tokens). For a
+                model without an Embedding: float embeddings (batch, time, dim).
             method: a name in `METHODS`: "lrp", "lrp_cons", "sa", "gradient", "grad_input",
                 "integrated_gradients", "occlusion", "lime", "reat", "naive_reat".
-            target: None (the predicted class), one int for all examples, or one int each.
+            target: None (the predicted class, = logit > 0 for a one-unit head), one int for
+                all examples, or one int each.
             **options: passed to the method (e.g. `eps`, `bias_factor`, `steps`, `samples`).
 
         Returns:
