@@ -98,6 +98,21 @@ def accuracy(model: keras.Model, x, y, batch_size: int = 256) -> float:
     return float((np.argmax(logits, -1) == np.asarray(y)).mean())
 
 
+def length_batches(x: np.ndarray, batch_size: int, rng, window: int = 50) -> list[np.ndarray]:
+    """Index batches of similar length: shuffle, sort each window of `window` batches by length,
+    cut into batches, shuffle the batches. Right-padded masked inputs then train on short
+    tensors."""
+    order = rng.permutation(len(x))
+    lengths = (x != 0).sum(axis=1)
+    span = batch_size * window
+    batches = []
+    for start in range(0, len(order), span):
+        chunk = order[start : start + span]
+        chunk = chunk[np.argsort(lengths[chunk], kind="stable")]
+        batches += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
 def fit_best(
     model: keras.Model,
     train: tuple,
@@ -106,31 +121,75 @@ def fit_best(
     batch_size: int,
     seed: int = 0,
     verbose: int = 2,
+    cache: Path | None = None,
+    patience: int | None = None,
 ) -> dict:
     """Train for `epochs`, keep the weights of the epoch with the best dev accuracy.
 
-    Returns `{"dev_accuracy": [...], "best_epoch": int (1-based), "epochs": int}`.
+    Batches hold texts of similar length, trimmed to their longest text (exact for masked,
+    right-padded inputs). `cache`: a folder; when it holds `model.weights.h5` and `fit.json` from
+    an earlier run with the same key the weights are loaded instead of trained, otherwise both are
+    written after training (`--models-dir`). `patience`: stop after that many epochs without a
+    better dev accuracy. Returns `{"dev_accuracy": [...], "train_loss": [...], "best_epoch": int
+    (1-based), "epochs": int, "seconds": float}`.
     """
+    if cache is not None:
+        cache = Path(cache)
+        if (cache / "fit.json").is_file() and (cache / "model.weights.h5").is_file():
+            model.load_weights(cache / "model.weights.h5")
+            fit = json.loads((cache / "fit.json").read_text())
+            print(f"loaded trained weights from {cache} (best epoch {fit['best_epoch']})")
+            return {**fit, "cached": True}
     x, y = train
+    x, y = np.asarray(x), np.asarray(y)
     rng = np.random.default_rng(seed)
-    best, best_weights, history = -1.0, None, []
+    best, best_weights, history, losses = -1.0, None, [], []
+    t0 = time.perf_counter()
     for epoch in range(epochs):
-        order = rng.permutation(len(x))
-        model.fit(
-            x[order], y[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=verbose
-        )
+        total, seen = 0.0, 0
+        for idx in length_batches(x, batch_size, rng):
+            xb = bucket_by_length(x[idx])
+            logs = model.train_on_batch(xb, y[idx], return_dict=True)
+            total, seen = total + float(logs["loss"]) * len(idx), seen + len(idx)
         acc = accuracy(model, *dev)
         history.append(acc)
-        print(f"epoch {epoch + 1}/{epochs}: dev accuracy {acc:.4f}", flush=True)
+        losses.append(total / max(seen, 1))
+        print(f"epoch {epoch + 1}/{epochs}: train loss {losses[-1]:.4f}, dev accuracy {acc:.4f} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
         if acc > best:
             best, best_weights = acc, [w.copy() for w in model.get_weights()]
+        if patience is not None and epoch + 1 - (int(np.argmax(history)) + 1) >= patience:
+            print(f"no better dev accuracy for {patience} epochs: stopping", flush=True)
+            break
     if best_weights is not None:
         model.set_weights(best_weights)
-    return {
+    fit = {
         "dev_accuracy": history,
+        "train_loss": losses,
         "best_epoch": int(np.argmax(history)) + 1 if history else 0,
-        "epochs": epochs,
+        "epochs": len(history),
+        "seconds": time.perf_counter() - t0,
     }
+    if cache is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        model.save_weights(cache / "model.weights.h5")
+        (cache / "fit.json").write_text(json.dumps(fit))
+    return fit
+
+
+def cache_dir(root: str | None, *parts) -> Path | None:
+    """`root/part1-part2-...` (a place for trained weights), None without `--models-dir`."""
+    if not root:
+        return None
+    return Path(root) / "-".join(str(p) for p in parts)
+
+
+def models_dir_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--models-dir", default=None,
+                   help="keep trained weights here and load them on the next run with the same "
+                        "settings (training is the expensive part)")
+    p.add_argument("--train-only", action="store_true",
+                   help="train (and keep, with --models-dir) the models, evaluate nothing")
 
 
 def bucket_by_length(x: np.ndarray) -> np.ndarray:
@@ -370,3 +429,132 @@ def write_json(path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(_jsonable(payload), indent=1) + "\n")
     print(f"wrote {path}")
+
+
+# ------------------------------------------------------------------------------------ compare
+COMPARE_METRICS = ("aopc", "comprehensiveness", "sufficiency", "taucorr_loo")
+
+
+def compare_table(models, ids, labels, methods, seeds, out: Path, name: str, texts: int = 200,
+                  method_options=None, metrics=COMPARE_METRICS, seed: int = 0) -> dict:
+    """`keras_relevance.evaluation.compare` over the trained seeds on `texts` random test texts
+    (relevance for the true label, zeroing, probabilities): the field's faithfulness metrics
+    beside each paper's own. Writes `<out>/<name>.svg`; returns `{"texts", "metrics", "rows",
+    "markdown"}` for the JSON and the Markdown."""
+    from keras_relevance import evaluation
+
+    ids, labels = np.asarray(ids), np.asarray(labels)
+    pick = np.arange(len(ids))
+    if texts and texts < len(ids):
+        pick = np.sort(np.random.default_rng(seed).choice(len(ids), texts, replace=False))
+    table = evaluation.compare(list(models), (ids[pick], labels[pick]), list(methods),
+                               metrics=list(metrics), seeds=list(seeds), target="label",
+                               method_options=method_options, verbose=False)
+    out.mkdir(parents=True, exist_ok=True)
+    table.plot(out / f"{name}.svg")
+    return {"texts": int(len(pick)), "metrics": list(metrics), "rows": table.rows,
+            "markdown": table.to_markdown()}
+
+
+# ------------------------------------------------------------------------------------ SVG figures
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf",
+            "#7f7f7f", "#bcbd22", "#e377c2")
+
+
+def _svg_frame(title: str, xlabel: str, ylabel: str, x_range, y_range, width=640, height=400):
+    """SVG header, axes and ticks; returns (parts, to_px) with to_px(x, y) -> (px, py)."""
+    from html import escape
+
+    left, right, top, bottom = 70, 150, 40, 50
+    (x0, x1), (y0, y1) = x_range, y_range
+    x1, y1 = (x1 if x1 > x0 else x0 + 1), (y1 if y1 > y0 else y0 + 1)
+
+    def to_px(x, y):
+        return (left + (x - x0) / (x1 - x0) * (width - left - right),
+                height - bottom - (y - y0) / (y1 - y0) * (height - top - bottom))
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             'font-family="sans-serif" font-size="12">',
+             f'<rect width="{width}" height="{height}" fill="white"/>',
+             f'<text x="{width / 2}" y="20" text-anchor="middle" font-size="14">'
+             f'{escape(title)}</text>',
+             f'<text x="{(width - right + left) / 2}" y="{height - 10}" text-anchor="middle">'
+             f'{escape(xlabel)}</text>',
+             f'<text transform="translate(16,{height / 2}) rotate(-90)" text-anchor="middle">'
+             f'{escape(ylabel)}</text>']
+    ax0, ay0 = to_px(x0, y0)
+    ax1, ay1 = to_px(x1, y1)
+    parts.append(f'<rect x="{ax0}" y="{ay1}" width="{ax1 - ax0}" height="{ay0 - ay1}" '
+                 'fill="none" stroke="#333"/>')
+    for i in range(5):
+        xv, yv = x0 + i * (x1 - x0) / 4, y0 + i * (y1 - y0) / 4
+        px, _ = to_px(xv, y0)
+        _, py = to_px(x0, yv)
+        parts += [f'<text x="{px}" y="{ay0 + 16}" text-anchor="middle">{xv:.3g}</text>',
+                  f'<text x="{ax0 - 6}" y="{py + 4}" text-anchor="end">{yv:.3g}</text>',
+                  f'<line x1="{ax0}" x2="{ax1}" y1="{py}" y2="{py}" stroke="#eee"/>']
+    if y0 < 0 < y1:
+        _, pz = to_px(x0, 0.0)
+        parts.append(f'<line x1="{ax0}" x2="{ax1}" y1="{pz}" y2="{pz}" stroke="#999" '
+                     'stroke-dasharray="4 3"/>')
+    return parts, to_px, (ax1 + 12, ay1)
+
+
+def svg_lines(path: Path, x, series: dict, title: str, xlabel: str, ylabel: str) -> Path:
+    """A line chart without dependencies: `series` = {name: (y, low, high)} (low/high: an
+    interval band, or None)."""
+    from html import escape
+
+    x = np.asarray(x, np.float64)
+    values = [np.asarray(v, np.float64) for s in series.values() for v in s if v is not None]
+    finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(1)
+    parts, to_px, (lx, ly) = _svg_frame(title, xlabel, ylabel, (x.min(), x.max()),
+                                        (min(finite.min(), 0.0), max(finite.max(), 0.0)))
+    for k, (name, (y, low, high)) in enumerate(series.items()):
+        colour = _COLOURS[k % len(_COLOURS)]
+        if low is not None and high is not None:
+            upper = [to_px(a, b) for a, b in zip(x, high, strict=True) if np.isfinite(b)]
+            lower = [to_px(a, b) for a, b in zip(x, low, strict=True) if np.isfinite(b)][::-1]
+            pts = " ".join(f"{px:.1f},{py:.1f}" for px, py in upper + lower)
+            parts.append(f'<polygon points="{pts}" fill="{colour}" fill-opacity="0.15"/>')
+        pts = " ".join(f"{px:.1f},{py:.1f}" for px, py in
+                       (to_px(a, b) for a, b in zip(x, y, strict=True) if np.isfinite(b)))
+        parts.append(f'<polyline points="{pts}" fill="none" stroke="{colour}" '
+                     'stroke-width="2"/>')
+        parts.append(f'<text x="{lx}" y="{ly + 14 + 18 * k}" fill="{colour}">'
+                     f'{escape(str(name))}</text>')
+    parts.append("</svg>")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def svg_scatter(path: Path, points, labels, names, title: str, xlabel: str = "PC 1",
+                ylabel: str = "PC 2") -> Path:
+    """A scatter plot without dependencies, one colour per label (`names[label]` in the legend)."""
+    from html import escape
+
+    points, labels = np.asarray(points, np.float64), np.asarray(labels)
+    parts, to_px, (lx, ly) = _svg_frame(title, xlabel, ylabel,
+                                        (points[:, 0].min(), points[:, 0].max()),
+                                        (points[:, 1].min(), points[:, 1].max()), width=720)
+    shown = sorted(dict.fromkeys(labels.tolist()))
+    for k, label in enumerate(shown):
+        colour = (_COLOURS[k] if len(shown) <= len(_COLOURS)
+                  else f"hsl({round(360 * k / len(shown))}, 70%, {40 + 15 * (k % 2)}%)")
+        shape = "circle" if k % 2 == 0 else "rect"
+        for px, py in (to_px(a, b) for a, b in points[labels == label]):
+            if shape == "circle":
+                parts.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="3" fill="{colour}" '
+                             'fill-opacity="0.7"/>')
+            else:
+                parts.append(f'<rect x="{px - 3:.1f}" y="{py - 3:.1f}" width="6" height="6" '
+                             f'fill="{colour}" fill-opacity="0.7"/>')
+        parts.append(f'<text x="{lx}" y="{ly + 14 + 15 * k}" fill="{colour}">'
+                     f'{escape(str(names[label]))}</text>')
+    parts.append("</svg>")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path

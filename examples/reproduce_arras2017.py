@@ -35,6 +35,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import _arras2017_extra as extra  # noqa: E402
 import _repro_common as common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -63,15 +64,7 @@ def load(data: Path, max_train: int | None, max_test: int | None, phrases: int, 
         keep = np.sort(np.random.default_rng(seed).permutation(len(train))[:max_train])
     tokens, labels = [train.tokens[i] for i in keep], [int(train.labels[i]) for i in keep]
     if phrases:
-        pool = []
-        trees = load_sst_trees(sst, "train")
-        for tree in (trees[i] for i in keep):
-            words = [w.lower() for w in tree.leaves()]
-            pool += [(words[p.start:p.end], p.label) for p in tree.phrases()[1:]
-                     if p.end - p.start >= 2]
-        pick = np.random.default_rng(seed).choice(len(pool), min(phrases, len(pool)), False)
-        tokens += [pool[i][0] for i in pick]
-        labels += [pool[i][1] for i in pick]
+        tokens, labels = add_phrases(sst, keep, tokens, labels, phrases, seed)
     if max_test is not None:
         for split in (test, dev):
             pick = np.sort(np.random.default_rng(seed).permutation(len(split))[:max_test])
@@ -84,6 +77,32 @@ def load(data: Path, max_train: int | None, max_test: int | None, phrases: int, 
         (enc(dev.tokens), dev.labels),
         (enc(test.tokens), test.labels, test.tokens),
     )
+
+
+def add_phrases(sst: Path, keep, tokens: list, labels: list, phrases: int, seed: int):
+    """Add labelled constituents of the kept training trees to the training set.
+
+    `phrases` > 0: that many random constituents of >= 2 words (all occurrences);
+    `phrases` < 0 (`--phrases all`): every distinct labelled constituent, single words included,
+    each distinct token sequence once (SST labels a phrase the same wherever it occurs), the
+    training sentences themselves not repeated — the "all labelled phrases" of Li et al.
+    """
+    trees = load_sst_trees(sst, "train")
+    pool, seen = [], {tuple(t) for t in tokens}
+    for tree in (trees[i] for i in keep):
+        words = [w.lower() for w in tree.leaves()]
+        for ph in tree.phrases()[1:]:
+            span = words[ph.start:ph.end]
+            if phrases < 0:
+                if tuple(span) not in seen:
+                    seen.add(tuple(span))
+                    pool.append((span, ph.label))
+            elif ph.end - ph.start >= 2:
+                pool.append((span, ph.label))
+    pick = (np.arange(len(pool)) if phrases < 0 else
+            np.random.default_rng(seed).choice(len(pool), min(phrases, len(pool)), False))
+    print(f"training phrases added: {len(pick)}")
+    return tokens + [pool[i][0] for i in pick], labels + [pool[i][1] for i in pick]
 
 
 def build_model(vocab: Vocabulary, data: Path, embeddings: str, seed: int,
@@ -139,6 +158,19 @@ def top_words_tables(explainer, ids, tokens, method: str, k: int = 10, min_count
             for c, v in table.items()}
 
 
+def occurrence_tables(explainer, ids, tokens, ours: dict, k: int = 10) -> dict:
+    """Table 1 by the paper's statistic (every occurrence ranked, first / last distinct words)
+    per class, and its overlap with our mean-per-word lists (`ours`, from top_words_tables)."""
+    out = {}
+    for c in range(5):
+        rel = explainer.explain(ids, method="lrp", target=c).relevance
+        rows = [r[: len(t)] for r, t in zip(rel, tokens, strict=True)]
+        ranked = extra.occurrence_ranking(tokens, rows, k)
+        out[c] = {**ranked, "overlap_most": len(set(ranked["most"]) & set(ours[c]["most"])),
+                  "overlap_least": len(set(ranked["least"]) & set(ours[c]["least"]))}
+    return out
+
+
 def run_seed(args, data: Path, seed: int, epochs: int, batch_size: int, timer) -> dict:
     """Train one model with `seed` and evaluate it; per-text arrays kept for the intervals."""
     keras.utils.set_random_seed(seed)
@@ -149,7 +181,13 @@ def run_seed(args, data: Path, seed: int, epochs: int, batch_size: int, timer) -
           f"vocab {len(vocab)}")
     model = build_model(vocab, data, args.embeddings, seed)
     with timer("train"):
-        fit = common.fit_best(model, train, dev, epochs, batch_size, seed)
+        cache = common.cache_dir(args.models_dir, "arras2017", f"seed{seed}", f"e{epochs}",
+                                 args.embeddings, f"p{args.phrases}", f"n{len(train[0])}",
+                                 f"b{batch_size}")
+        fit = common.fit_best(model, train, dev, epochs, batch_size, seed, cache=cache,
+                              patience=args.patience)
+    if args.train_only:
+        return {"seed": seed, "fit": fit}
     explainer = Explainer(model)
     logits = explainer.predict_logits(x_test)
     correct = logits.argmax(-1) == y_test
@@ -174,13 +212,20 @@ def main(argv=None) -> int:
     p = common.parser(__doc__.splitlines()[0], "arras2017")
     common.seeds_arg(p)
     p.add_argument("--embeddings", choices=("glove", "learned"), default="glove")
-    p.add_argument("--phrases", type=int, default=0,
-                   help="add this many random training-tree phrases (≥ 2 words) to training")
+    p.add_argument("--phrases", type=lambda v: -1 if v == "all" else int(v), default=0,
+                   help="N: add N random training-tree phrases (≥ 2 words) to training; 'all': "
+                        "every distinct labelled training phrase, single words included "
+                        "(as Li et al. trained the paper's model)")
     p.add_argument("--max-train", type=int, default=None)
     p.add_argument("--max-test", type=int, default=None)
     p.add_argument("--random-seeds", type=int, default=10, help="runs of random deletion")
+    p.add_argument("--compare-texts", type=int, default=200,
+                   help="test texts for the evaluation.compare table (0: skip it)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="stop after this many epochs without a better dev accuracy")
     p.add_argument("--json", default=None, help="also write the summary JSON here "
                    "(docs/reproduction/arras2017.json)")
+    common.models_dir_arg(p)
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 1500
@@ -191,6 +236,8 @@ def main(argv=None) -> int:
     data, out = common.data_dir(args.data), Path(args.out)
     timer = common.Timer()
     runs = [run_seed(args, data, seed, epochs, batch_size, timer) for seed in seeds]
+    if args.train_only:
+        return 0
     first = runs[0]
     out.mkdir(parents=True, exist_ok=True)
     first["model"].save_weights(out / "model.weights.h5")
@@ -222,9 +269,22 @@ def main(argv=None) -> int:
         }
     with timer("top_words"):
         top = {m: top_words_tables(explainer, x_test, first["tokens"], m) for m in ("lrp", "sa")}
+        table1 = occurrence_tables(explainer, x_test, first["tokens"], top["lrp"])
+    with timer("fig4"):
+        fig4 = extra.fig4(runs, common.interval)
+        extra.plot_fig4(fig4, out / "fig4_positions.svg", common.svg_lines)
+    compared = None
+    same_ids = all(np.array_equal(r["x_test"], x_test) for r in runs)
+    if args.compare_texts and same_ids:  # one vocabulary for all seeds
+        with timer("compare"):
+            compared = common.compare_table([r["model"] for r in runs], x_test, y_test,
+                                            METHODS, seeds, out, "compare",
+                                            texts=args.compare_texts)
 
-    train_desc = (f"{first['train_n']} sentences (root labels)"
-                  + (f" + {args.phrases} phrases" if args.phrases else ""))
+    train_desc = (f"{first['train_n']} training examples: the 8544 sentences (root labels)"
+                  + (" + every distinct labelled phrase (single words included)"
+                     if args.phrases < 0 else f" + {args.phrases} random phrases"
+                     if args.phrases else ""))
     protocol = [
         {"item": "training data", "paper": "all labelled SST phrases (Li et al.'s code)",
          "ours": train_desc},
@@ -235,6 +295,12 @@ def main(argv=None) -> int:
                  f"({int(first['long'].sum())})"},
         {"item": "deletion", "paper": "embedding set to zero, up to 5 words",
          "ours": f"embedding set to zero, 0..5 words, random = {args.random_seeds} orders"},
+        {"item": "Fig. 4", "paper": "relevance by word position, left and right encoder",
+         "ours": "LRP (true class) split exactly per direction (a stop layer after the "
+                 "Bidirectional), by relative and absolute position, all test sentences"},
+        {"item": "Table 1", "paper": "word occurrences ranked by relevance",
+         "ours": "that statistic (seed 0) and our mean per word (>= 3 occurrences), overlap "
+                 "reported"},
         {"item": "intervals", "paper": "none",
          "ours": "mean over seeds, 95% two-level bootstrap (seeds, then texts within a seed)"},
     ]
@@ -251,6 +317,10 @@ def main(argv=None) -> int:
         "accuracy_ge10": {"paper": PAPER["accuracy_ge10"], **common.interval(long_correct),
                           "per_seed": [float(c.mean()) for c in long_correct]},
         "deletion": seeded,
+        "fig4": fig4,
+        "table1": {"mean_per_word": top["lrp"], "occurrence_ranking": table1,
+                   "seed": first["seed"]},
+        "compare": compared,
         "per_seed": [{"seed": r["seed"], "accuracy": float(r["correct"].mean()),
                       "binary": r["binary"], "training": r["fit"],
                       "deletion": common.strip_hits(r["deletion"])} for r in runs],
@@ -330,6 +400,28 @@ def main(argv=None) -> int:
             [[names[c], ", ".join(top["sa"][c]["most"]), ", ".join(top["sa"][c]["least"])]
              for c in sorted(top["sa"])]),
         "",
+        "Table 1 by the paper's statistic (every occurrence ranked, repetitions kept; overlap "
+        "with the mean-per-word lists above, of 10):",
+        "",
+        common.md_table(
+            ["class", "most relevant (occurrences)", "least relevant (occurrences)", "overlap"],
+            [[names[c], ", ".join(t["most"]), ", ".join(t["least"]),
+              f"{t['overlap_most']} / {t['overlap_least']}"] for c, t in table1.items()]),
+        "",
+        "## Fig. 4: LRP relevance by position, per encoder direction (fig4_positions.svg)",
+        "",
+        f"Forward + backward = LRP to {fig4['max_abs_gap']:.1e}. Mean relevance (true class) of a "
+        "word in each tenth of its sentence, mean [95% CI] over seeds and sentences:",
+        "",
+        common.md_table(
+            ["direction", *[f"{b / fig4['bins']:.1f}–{(b + 1) / fig4['bins']:.1f}"
+                            for b in range(fig4["bins"])], "centre of abs(R)", "sum of R"],
+            [[d] + [f"{c['mean']:.3f}" for c in fig4[d]["relative"]]
+             + [fmt(fig4[d]["centre"]), fmt(fig4[d]["total"])]
+             for d in ("forward", "backward", "full")]),
+        "",
+        *(["## evaluation.compare (true label)", "", compared["markdown"], ""]
+          if compared else []),
         "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())
         + f" ({summary['machine']})",
     ]

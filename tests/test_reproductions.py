@@ -216,13 +216,104 @@ def test_reat_metrics(data_dir, kind):
     lexicon = load_opinion_lexicon(data_dir / "opinion_lexicon")
     timer = reat.common.Timer()
     methods = ("reat", "naive_reat", "gradient", "grad_input")
-    scores = reat.evaluate_model(model, methods, x_test[:200], test.tokens[:200],
+    tags = [["ADJ"] * len(t) for t in test.tokens[:200]]  # every word counts as an adjective
+    scores = reat.evaluate_model(model, methods, x_test[:200], test.tokens[:200], tags,
                                  [i for i in idx if i < 200],
                                  [s for i, s in zip(idx, spans, strict=True) if i < 200],
                                  lexicon, lime_samples=50, seed=0, timer=timer)
-    assert scores["but_texts"] > 0 and scores["lexicon_texts"] > 10
+    assert scores["but_texts"] > 0 and scores["lexicon_texts"]["lexicon"] > 10
+    # with every word tagged ADJ the adjective restriction changes nothing
+    assert scores["lexicon_texts"]["lexicon_adj"] == scores["lexicon_texts"]["lexicon"]
+    np.testing.assert_array_equal(scores["per_text"]["lexicon_adj"]["reat"],
+                                  scores["per_text"]["lexicon"]["reat"])
     for m in methods:
         assert -1.0 <= scores["faithfulness"][m] <= 1.0
         assert 0.0 <= scores["interpretability"][m] <= 1.0
+    assert 0.0 < scores["gates"]["alpha"] < 1.0  # a GRU's update gate is a sigmoid
     # deleting the clause REAT scores highest for the predicted class lowers its probability
     assert scores["faithfulness"]["reat"] > 0
+
+
+# ------------------------------------------------------------------------------- shared helpers
+def test_fit_best_caches_and_batches_by_length(tmp_path):
+    common = arras2017.common
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(1, 12, 90)
+    x = np.zeros((90, 12), np.int32)
+    for i, n in enumerate(lengths):
+        x[i, :n] = rng.integers(1, 30, n)
+    y = (x[:, 0] % 2).astype(np.int32)
+    batches = common.length_batches(x, 8, np.random.default_rng(1), window=2)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(90))  # each text once
+
+    def model():
+        keras.utils.set_random_seed(0)
+        m = keras.Sequential([keras.Input((None,), dtype="int32"),
+                              keras.layers.Embedding(30, 4, mask_zero=True),
+                              keras.layers.GRU(3), keras.layers.Dense(2)])
+        return common.compile_classifier(m)
+
+    first = model()
+    fit = common.fit_best(first, (x, y), (x[:20], y[:20]), 2, 8, cache=tmp_path / "m",
+                          verbose=0)
+    assert fit["epochs"] == 2 and len(fit["train_loss"]) == 2 and "cached" not in fit
+    again = model()
+    loaded = common.fit_best(again, (x, y), (x[:20], y[:20]), 2, 8, cache=tmp_path / "m")
+    assert loaded["cached"] and loaded["dev_accuracy"] == fit["dev_accuracy"]
+    for a, b in zip(first.get_weights(), again.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_svg_figures_are_valid_and_escaped(tmp_path):
+    import xml.etree.ElementTree as ET
+
+    common = arras2017.common
+    path = common.svg_lines(tmp_path / "l.svg", [0, 1, 2],
+                            {"<b>": ([0.1, -0.2, np.nan], [0, -0.3, np.nan], [0.2, 0.1, np.nan])},
+                            "t & t", "x", "y")
+    ET.parse(path)
+    assert "&lt;b&gt;" in path.read_text() and "<b>" not in path.read_text()
+    pts = np.random.default_rng(0).normal(size=(30, 2))
+    path = common.svg_scatter(tmp_path / "s.svg", pts, np.arange(30) % 12,
+                              [f"class {i}" for i in range(12)], "pca")
+    root = ET.parse(path).getroot()
+    marks = [e for e in root if e.tag.endswith(("circle", "rect"))]
+    assert len(marks) == 30 + 2  # the points, the background and the axes frame
+
+
+def test_arras2017_directions_and_table1_statistic():
+    import _arras2017_extra as extra
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((None,), dtype="int32"),
+                              keras.layers.Embedding(40, 6, mask_zero=True),
+                              keras.layers.Dropout(0.3),
+                              keras.layers.Bidirectional(keras.layers.LSTM(5)),
+                              keras.layers.Dense(5)])
+    ids = np.random.default_rng(0).integers(1, 40, (6, 8)).astype(np.int32)
+    ids[1, 4:] = 0
+    parts = extra.direction_relevance(model, ids, target=np.arange(6) % 5)
+    full = Explainer(model).explain(ids, method="lrp", target=np.arange(6) % 5).relevance
+    np.testing.assert_allclose(parts["forward"] + parts["backward"], full, atol=1e-6)
+    assert np.abs(parts["forward"]).sum() > 0 and np.abs(parts["backward"]).sum() > 0
+    assert (parts["forward"][1, 4:] == 0).all()
+    # by hand: occurrences (a 3), (b -1), (a 2), (c .5), (b 5) ranked; distinct words
+    ranked = extra.occurrence_ranking([["a", "b", "a"], ["c", "b"]], [[3, -1, 2], [0.5, 5]], k=2)
+    assert ranked == {"most": ["b", "a"], "least": ["b", "c"]}
+    prof = extra.position_profile([np.arange(4.0)], [4], bins=2)
+    np.testing.assert_allclose(prof, [[0.5, 2.5]])
+    np.testing.assert_allclose(extra.position_from([np.arange(3.0)], [3], n=4, from_end=True),
+                               [[2.0, 1.0, 0.0, np.nan]])
+
+
+def test_arras2017_all_phrases_are_distinct(data_dir):
+    sst = data_dir / "sst"
+    train = load_sst(sst, "train", fine_grained=True, lower=True)
+    keep = np.arange(40)
+    tokens = [train.tokens[i] for i in keep]
+    labels = [int(train.labels[i]) for i in keep]
+    out_tokens, out_labels = arras2017.add_phrases(sst, keep, tokens, labels, -1, seed=0)
+    keys = [tuple(t) for t in out_tokens]
+    assert len(keys) == len(set(keys)) == len(out_labels) > 200
+    assert any(len(t) == 1 for t in out_tokens[40:])  # single words are labelled phrases too
+    assert out_tokens[:40] == tokens
