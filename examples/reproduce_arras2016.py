@@ -41,6 +41,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _repro_common as common  # noqa: E402
+import _svg  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -269,7 +270,7 @@ def main(argv=None) -> int:
         pca_lrp, pca_plain = evaluation.pca(docs), evaluation.pca(plain)
         names = first["test"].class_names
         for key, pca in (("lrp", pca_lrp), ("plain", pca_plain)):
-            common.svg_scatter(
+            _svg.svg_scatter(
                 out / f"fig3_pca_{key}.svg", pca["projection"][:, :2], y_test[pick], names,
                 f"Arras'16 Fig. 3: PCA of {'LRP-weighted' if key == 'lrp' else 'plain'} "
                 f"document vectors ({len(pick)} test posts, seed {first['seed']})")
@@ -325,7 +326,8 @@ def main(argv=None) -> int:
         "seeds": seeds, "protocol": protocol, "accuracy": accuracy, "deletion": seeded,
         "pca": {"lrp_explained_variance_ratio": pca_lrp["explained_variance_ratio"],
                 "plain_explained_variance_ratio": pca_plain["explained_variance_ratio"],
-                "labels": y_test[pick], "lrp_projection": pca_lrp["projection"],
+                "labels": y_test[pick], "class_names": list(names),
+                "lrp_projection": pca_lrp["projection"],
                 "plain_projection": pca_plain["projection"]},
         "compare": compared,
         "per_seed": [{"seed": r["seed"], "accuracy": float(r["correct"].mean()),

@@ -37,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _arras2017_extra as extra  # noqa: E402
 import _repro_common as common  # noqa: E402
+import _svg  # noqa: E402
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -272,7 +273,7 @@ def main(argv=None) -> int:
         table1 = occurrence_tables(explainer, x_test, first["tokens"], top["lrp"])
     with timer("fig4"):
         fig4 = extra.fig4(runs, common.interval)
-        extra.plot_fig4(fig4, out / "fig4_positions.svg", common.svg_lines)
+        extra.plot_fig4(fig4, out / "fig4_positions.svg", _svg.svg_lines)
     compared = None
     same_ids = all(np.array_equal(r["x_test"], x_test) for r in runs)
     if args.compare_texts and same_ids:  # one vocabulary for all seeds

@@ -267,14 +267,15 @@ def test_fit_best_caches_and_batches_by_length(tmp_path):
 def test_svg_figures_are_valid_and_escaped(tmp_path):
     import xml.etree.ElementTree as ET
 
-    common = arras2017.common
-    path = common.svg_lines(tmp_path / "l.svg", [0, 1, 2],
+    import _svg
+
+    path = _svg.svg_lines(tmp_path / "l.svg", [0, 1, 2],
                             {"<b>": ([0.1, -0.2, np.nan], [0, -0.3, np.nan], [0.2, 0.1, np.nan])},
                             "t & t", "x", "y")
     ET.parse(path)
     assert "&lt;b&gt;" in path.read_text() and "<b>" not in path.read_text()
     pts = np.random.default_rng(0).normal(size=(30, 2))
-    path = common.svg_scatter(tmp_path / "s.svg", pts, np.arange(30) % 12,
+    path = _svg.svg_scatter(tmp_path / "s.svg", pts, np.arange(30) % 12,
                               [f"class {i}" for i in range(12)], "pca")
     root = ET.parse(path).getroot()
     marks = [e for e in root if e.tag.endswith(("circle", "rect"))]
