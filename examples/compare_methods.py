@@ -45,6 +45,30 @@ def train(x, y, vocab_size: int, seed: int, epochs: int) -> keras.Model:
     return model
 
 
+def sanity_summary(per_seed: dict) -> dict:
+    """randomization_test results of several seeds → mean and two-level 95% interval per
+    method and cascade step, and for the shuffled-label model."""
+    from keras_relevance.analysis import bootstrap_ci
+
+    first = next(iter(per_seed.values()))
+
+    def cell(groups):
+        mean, (low, high) = bootstrap_ci(groups)
+        return {"mean": mean, "ci": [low, high]}
+
+    methods = list(first["spearman"])
+    return {
+        "seeds": list(per_seed), "layers": first["layers"],
+        "cascade": {m: [cell([r["per_example"][m][step] for r in per_seed.values()])
+                        for step in range(len(first["layers"]))] for m in methods},
+        "data": {m: cell([r["data_per_example"][m] for r in per_seed.values()])
+                 for m in methods},
+        "logit_change": {s: r["logit_change"] for s, r in per_seed.items()},
+        "flagged": {s: r["flagged"] for s, r in per_seed.items()},
+        "threshold": first["threshold"],
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default="../shared/data")
@@ -54,8 +78,9 @@ def main(argv=None) -> int:
     p.add_argument("--texts", type=int, default=200, help="test sentences evaluated")
     p.add_argument("--methods", default=",".join(METHODS))
     p.add_argument("--sanity", action="store_true",
-                   help="also run evaluation.randomization_test on the first seed's model "
-                        "(cascading randomisation, and a model trained on shuffled labels)")
+                   help="also run evaluation.randomization_test on every seed's model "
+                        "(cascading randomisation, and a model trained on shuffled labels), "
+                        "summarised with intervals over seeds and texts")
     args = p.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")]
     sst = Path(args.data) / "sst"
@@ -83,19 +108,25 @@ def main(argv=None) -> int:
     print(table.to_markdown())
     print(f"wrote {table.plot(out / 'table.png')}")
     if args.sanity:
-        seed = seeds[0]
-        shuffled = np.random.default_rng(seed).permutation(tr.labels)
-        res = evaluation.randomization_test(
-            models[seed], x_test, args.methods.split(","), target=te.labels, threshold=0.5,
-            train_fn=lambda s: train(x_train, shuffled, len(vocab), s, args.epochs), seed=seed)
-        res.pop("per_example")
+        sanity = {}
+        for seed in seeds:  # one cascade and one shuffled-label model per training seed
+            shuffled = np.random.default_rng(seed).permutation(tr.labels)
+            sanity[seed] = evaluation.randomization_test(
+                models[seed], x_test, args.methods.split(","), target=te.labels, threshold=0.5,
+                train_fn=lambda s, labels=shuffled: train(x_train, labels, len(vocab), s,
+                                                          args.epochs),
+                seed=seed)
+        res = sanity_summary(sanity)
         (out / "sanity.json").write_text(json.dumps(res, indent=1) + "\n")
-        print("Spearman with the trained model's relevance after randomising, head first:")
-        for m, values in res["spearman"].items():
-            print(f"  {m}: " + ", ".join(f"{layer} {v:.3f}" for layer, v in
-                                          zip(res["layers"], values, strict=True))
-                  + f"; shuffled-label model {res['data'][m]:.3f}")
-        print(f"flagged: {res['flagged']}")
+        print("Spearman with the trained model's relevance after randomising, head first, "
+              "mean [95% CI] over seeds and texts:")
+        for m, steps in res["cascade"].items():
+            cells = [f"{layer} {c['mean']:.3f} [{c['ci'][0]:.3f}, {c['ci'][1]:.3f}]"
+                     for layer, c in zip(res["layers"], steps, strict=True)]
+            d = res["data"][m]
+            print(f"  {m}: " + "; ".join(cells)
+                  + f"; shuffled-label model {d['mean']:.3f} [{d['ci'][0]:.3f}, {d['ci'][1]:.3f}]")
+        print(f"flagged (per seed): {res['flagged']}")
     return 0
 
 

@@ -272,6 +272,9 @@ def test_randomization_test_cascade_and_data():
     assert res["spearman"]["grad_input"][-1] < 0.9
     assert res["flagged"]["cascade"] == ["blind"]
     assert res["data"]["blind"] == pytest.approx(1.0) and res["flagged"]["data"] == ["blind"]
+    assert res["data_per_example"]["blind"].shape == (12,)
+    assert np.nanmean(res["data_per_example"]["grad_input"]) == pytest.approx(
+        res["data"]["grad_input"])
     for a, b in zip(before, model.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)  # the trained model is untouched
     with pytest.raises(ValueError, match="no weights"):

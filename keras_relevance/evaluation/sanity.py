@@ -83,7 +83,8 @@ def randomization_test(
         `{"layers": [layer randomised at step s], "spearman": {method: [mean per step]},
         "logit_change": [mean |logits − trained logits| per step],
         "spearman_abs": {...}, "per_example": {method: (steps, batch)},
-        "data": {method: mean} or None, "data_abs": ..., "flagged": {"cascade": [...],
+        "data": {method: mean} or None, "data_abs": ..., "data_per_example": {method: (batch,)}
+        or None, "flagged": {"cascade": [...],
         "data": [...]}, "threshold": float}`.
 
     >>> res = randomization_test(model, ids, ["lrp", "sa"])  # doctest: +SKIP
@@ -147,6 +148,7 @@ def randomization_test(
         "logit_change": changed,
         "data": None,
         "data_abs": None,
+        "data_per_example": None,
         "threshold": float(threshold),
     }
     flagged_cascade = [n for n, v in result["spearman"].items() if v and v[-1] > threshold]
@@ -155,10 +157,11 @@ def randomization_test(
         data_model = train_fn(seed)
     if data_model is not None:
         data_model = _keras_model(data_model)
-        result["data"], result["data_abs"] = {}, {}
+        result["data"], result["data_abs"], result["data_per_example"] = {}, {}, {}
         for n, m in methods.items():
             rel = _relevance(m, data_model, ids, target, options.get(n, {}))
-            result["data"][n] = _nanmean(_correlations(reference[n], rel, mask, False))
+            result["data_per_example"][n] = _correlations(reference[n], rel, mask, False)
+            result["data"][n] = _nanmean(result["data_per_example"][n])
             result["data_abs"][n] = _nanmean(_correlations(reference[n], rel, mask, True))
         flagged_data = [n for n, v in result["data"].items() if v > threshold]
     result["flagged"] = {"cascade": flagged_cascade, "data": flagged_data}
