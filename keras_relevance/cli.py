@@ -144,6 +144,10 @@ def _parser() -> argparse.ArgumentParser:
     corpus.add_argument("--overwrite", action="store_true", help="with --no-resume: replace --out")
     corpus.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     corpus.add_argument(
+        "--class-names",
+        help="comma-separated class names for the dashboard (default: from <model>.meta.json)",
+    )
+    corpus.add_argument(
         "-v", "--verbose", action="store_true", help="keep TensorFlow's log lines"
     )
     return parser
@@ -312,6 +316,7 @@ def _explain_corpus(args) -> int:
         model, list(args.data), methods=methods, out=args.out, batch_size=args.batch_size,
         shard_size=args.shard_size, resume=not args.no_resume, vocabulary=vocabulary,
         quiet=args.quiet, max_tokens=args.max_tokens, overwrite=args.overwrite,
+        class_names=_class_names(args),
     )
     print(
         f"explained {result['docs']} documents ({result['docs_per_second']:.1f} docs/s); "

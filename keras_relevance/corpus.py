@@ -44,6 +44,18 @@ class CorpusWarning(UserWarning):
     """A corpus input was changed on the way (truncated document, undecodable line)."""
 
 
+def _check_class_names(names, num_classes: int) -> list[str] | None:
+    if names is None:
+        return None
+    if isinstance(names, str) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"class_names must be a list of strings, got {names!r}"[:200])
+    names = list(names)
+    if len(names) != num_classes:
+        raise ValueError(f"class_names has {len(names)} names for a model with {num_classes} "
+                         "classes")
+    return names
+
+
 def explain_corpus(
     model,
     data,
@@ -59,6 +71,7 @@ def explain_corpus(
     max_tokens: int = 10000,
     deletion_steps: int = 5,
     overwrite: bool = False,
+    class_names: Sequence[str] | None = None,
     **options,
 ) -> dict:
     """Explain every document of a corpus and write one Parquet row per document.
@@ -86,6 +99,9 @@ def explain_corpus(
             `CorpusWarning` lists their doc_ids).
         deletion_steps: K of the deletion curve / AOPC aggregates (labelled data; 0: skip them).
         overwrite: with resume=False, replace what `out` holds.
+        class_names: a name per class (as many as the model has), kept in the manifest and in
+            aggregates.json for the dashboard's Corpus panel; a resumed run keeps the names of
+            the first run unless new ones are given.
         **options: per-method options, e.g. `lrp={"eps": 1e-2}`.
 
     Returns:
@@ -124,6 +140,7 @@ def explain_corpus(
     text_source = corpus_data.text_source(explainer, source.has_text, vocabulary)
     if source.total == 0:
         raise ValueError("the corpus is empty: no documents to explain; nothing was written")
+    class_names = _check_class_names(class_names, explainer.chain.num_classes)
     config = {
         "format": shards.FORMAT_VERSION,
         "fingerprint": shards.weights_fingerprint(model),
@@ -134,6 +151,7 @@ def explain_corpus(
         "data": {**source.description, "deletion_steps": deletion_steps,
                  "vocabulary": corpus_data.vocab_hash(vocabulary, text_source)},
         "batch_size": batch_size,
+        "class_names": class_names,
     }
     run = _Run(explainer, methods, options, deletion_steps, source, vocabulary, problems)
     run.text_source = text_source
@@ -154,6 +172,7 @@ def explain_corpus(
             dataset_fn, options=tf.distribute.InputOptions(experimental_fetch_to_device=False)
         )
     store = shards.ShardStore(out, config, resume, overwrite, place["worker"], place["workers"])
+    class_names = config["class_names"] = class_names or store.previous_class_names
     run.skip = set(store.done)
     skipped = len(store.done)
     progbar = None
@@ -189,7 +208,9 @@ def explain_corpus(
     if not total_shards:
         raise ValueError("the corpus is empty: no documents to explain; nothing was written")
     if place["worker"] == 0:
-        shards.write_json(Path(out) / "aggregates.json", corpus_stats.folder_aggregates(out))
+        aggregates = corpus_stats.folder_aggregates(out)
+        aggregates["class_names"] = class_names
+        shards.write_json(Path(out) / "aggregates.json", aggregates)
     seconds = time.perf_counter() - start
     return {
         "out": str(out),

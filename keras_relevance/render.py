@@ -485,6 +485,14 @@ def heatmap_image(
 
 
 # -------------------------------------------------------------------------------------- corpus
+def _class_label(cls, names) -> str:
+    """"class 1 (positive)" with a name, "class 1" without."""
+    index = int(cls) if str(cls).lstrip("-").isdigit() else None
+    if index is not None and 0 <= index < len(names):
+        return f"class {cls} ({names[index]})"
+    return f"class {cls}"
+
+
 def corpus_summary_html(source, title: str = "keras-relevance: corpus") -> str:
     """A standalone HTML page of `explain_corpus` aggregates (all text escaped).
 
@@ -508,6 +516,7 @@ def corpus_summary_html(source, title: str = "keras-relevance: corpus") -> str:
     parts = [f"<h1>{esc(title)}</h1>",
              f"<p>{int(source.get('docs', 0))} documents, {int(source.get('tokens', 0))} tokens, "
              f"{int(source.get('labelled', 0))} labelled.</p>"]
+    names = source.get("class_names") or []
     for method, agg in source.get("methods", {}).items():
         parts.append(f"<h2>{esc(method)}</h2>")
         for cls, lists in agg.get("top_words", {}).items():
@@ -520,7 +529,8 @@ def corpus_summary_html(source, title: str = "keras-relevance: corpus") -> str:
                     f"{esc(str(w))} <small>{float(s):.3g} ({int(n)})</small></span>"
                     for (w, s, n), c in zip(words, colors, strict=True)
                 )
-                parts.append(f"<p><b>class {esc(str(cls))}, {which} relevant:</b> {cells}</p>")
+                parts.append(f"<p><b>{esc(_class_label(cls, names))}, {which} relevant:</b> "
+                             f"{cells}</p>")
         pos = agg.get("position", {})
         if pos.get("mean"):
             parts.append("<p><b>mean relevance by relative position:</b> " + ", ".join(

@@ -268,6 +268,7 @@ class ShardStore:
                     "out= folder, or resume=False with overwrite=True to replace them"
                 )
         self.done: dict[int, dict] = shards
+        self.previous_class_names = (old or {}).get("class_names")
         self.path = self.out / manifest_name(self.worker, self.num_workers)
         self.mine = [e for e in self._own_manifest().get("shards", [])]
 

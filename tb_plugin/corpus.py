@@ -28,6 +28,7 @@ MAX_DEPTH = 6  # folders below the logdir
 MAX_DIRS = 20_000  # folders visited per walk
 MAX_FOLDERS = 200  # corpus folders listed
 MAX_BYTES = 32 * 2**20  # largest aggregates.json read
+MAX_CLASSES, MAX_NAME = 10_000, 200  # class_names shown
 MAX_WORDS = 200  # words kept per class and list
 MAX_BINS = 1000
 TTL_S = 5.0
@@ -224,4 +225,12 @@ def typed_aggregates(data: Any, rel: str) -> dict[str, Any]:
             raise _fail(rel, f"malformed method name {m[:40]!r}")
         methods[m] = _method(m, entry, rel)
     out["methods"] = methods
+    names = data.get("class_names")
+    if names is not None and (
+        not isinstance(names, list) or len(names) > MAX_CLASSES
+        or not all(isinstance(n, str) and len(n) <= MAX_NAME for n in names)
+    ):
+        raise _fail(rel, f"class_names must be a list of at most {MAX_CLASSES} strings of at "
+                         f"most {MAX_NAME} characters")
+    out["class_names"] = names
     return out

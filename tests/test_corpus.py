@@ -399,6 +399,28 @@ def test_label_outside_classes_names_the_doc(setup, tmp_path):
         _run(model, ["good"], tmp_path / "d", vocab, eps=0.1)
 
 
+def test_class_names_are_checked_kept_on_resume_and_in_aggregates(setup, tmp_path):
+    texts, vocab, model = setup
+    data = [(t, i % 2) for i, t in enumerate(texts[:60])]
+    with pytest.raises(ValueError, match="3 names for a model with 2 classes"):
+        _run(model, data, tmp_path / "bad", vocab, class_names=["a", "b", "c"])
+    with pytest.raises(TypeError, match="list of strings"):
+        _run(model, data, tmp_path / "bad", vocab, class_names="neg,pos")
+    assert not (tmp_path / "bad").exists()  # refused before anything was written
+    _run(model, data, tmp_path / "out", vocab, class_names=["neg", "pos"])
+    (tmp_path / "out" / "aggregates.json").unlink()
+    res = _run(model, data, tmp_path / "out", vocab)  # resumed without names: kept
+    assert res["skipped_shards"] == 2
+    agg = json.loads((tmp_path / "out" / "aggregates.json").read_text())
+    assert agg["class_names"] == ["neg", "pos"]
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["config"]["class_names"] == ["neg", "pos"]
+    _run(model, data, tmp_path / "plain", vocab)
+    assert json.loads((tmp_path / "plain" / "aggregates.json").read_text())["class_names"] is None
+    html = render.corpus_summary_html(tmp_path / "out")
+    assert "class 1 (pos), most relevant" in html and "class 0 (neg)" in html
+
+
 def test_cli_explain_corpus(setup, tmp_path, capsys):
     from keras_relevance.cli import main
 
@@ -415,6 +437,10 @@ def test_cli_explain_corpus(setup, tmp_path, capsys):
     assert main(args + ["--no-resume"]) == 2
     assert "overwrite" in capsys.readouterr().err
     assert main(args) == 0 and "skipped 2 committed" in capsys.readouterr().out
+    assert main(args[:-1] + ["--out", str(tmp_path / "named"), "--class-names", "neg,pos",
+                             "--quiet"]) == 0
+    agg = json.loads((tmp_path / "named" / "aggregates.json").read_text())
+    assert agg["class_names"] == ["neg", "pos"]
 
 
 # ------------------------------------------------------------------- raw strings, sigmoid head

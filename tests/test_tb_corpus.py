@@ -47,7 +47,7 @@ def logdir(tmp_path_factory):
     data = [(t, i % 2) for i, t in enumerate(texts)]
     kr.explain_corpus(model, data, methods=("lrp", "sa"), out=root / "exp1" / "corpus-imdb",
                       batch_size=16, shard_size=25, quiet=True, vocabulary=vocab,
-                      deletion_steps=3)
+                      deletion_steps=3, class_names=["negative", f"pos {HOSTILE}"])
     (root / "exp1" / "notes").mkdir()  # a folder that is not a corpus
     return root
 
@@ -79,6 +79,7 @@ def test_aggregates_are_the_files_and_match_numpy_sums(tb_plugin, logdir):
     raw = json.loads((logdir / "exp1" / "corpus-imdb" / "aggregates.json").read_text())
     assert body["path"] == "exp1/corpus-imdb"
     assert (body["docs"], body["labelled"], body["shards"]) == (40, 40, 2)
+    assert body["class_names"] == raw["class_names"] == ["negative", f"pos {HOSTILE}"]
     assert body["correct"] == raw["correct"]
     df = kr.read_explanations(logdir / "exp1" / "corpus-imdb")
     for method in ("lrp", "sa"):
@@ -161,15 +162,16 @@ def test_unreadable_aggregates_are_422_and_listed_with_an_error(tmp_path):
     from keras_relevance_tb.plugin import RouteError
 
     for name, text in (("broken", "{not json"), ("foreign", '{"methods": {"lrp": 3}}'),
-                       ("badcount", '{"docs": -1, "methods": {}}')):
+                       ("badcount", '{"docs": -1, "methods": {}}'),
+                       ("badnames", '{"methods": {}, "class_names": ["a", 1]}')):
         (tmp_path / name).mkdir()
         (tmp_path / name / "manifest.json").write_text("{}")
         (tmp_path / name / "aggregates.json").write_text(text)
     plugin = _plugin(tmp_path)
     listing = plugin.corpus_impl(CTX, "")["corpora"]
-    assert [f["path"] for f in listing] == ["badcount", "broken", "foreign"]
+    assert [f["path"] for f in listing] == ["badcount", "badnames", "broken", "foreign"]
     assert all(f["error"] for f in listing)
-    for name in ("broken", "foreign", "badcount"):
+    for name in ("broken", "foreign", "badcount", "badnames"):
         with pytest.raises(RouteError) as info:
             plugin.corpus_impl(CTX, "", path=name)
         assert info.value.code == 422
@@ -232,6 +234,10 @@ def test_dashboard_renders_the_corpus_panel(logdir, tmp_path):
         for ls in agg["top_words"].values():
             assert {w for w, _, _ in ls["most"]} <= shown
     assert not [e for e in dom.elements if e[0] == "img"]  # the hostile token stays text
+    # the classes are named (the hostile class name is text, too)
+    headings = [h for h in dom_text.split("<h4>")[1:]]
+    assert any(h.startswith("negative: most relevant") for h in headings), headings[:4]
+    assert "pos &lt;img src=x onerror=alert(1)&gt;: least relevant" in dom_text
     assert [e for e in dom.elements if e[0] == "svg" and "kr-position-chart" in e[1]]
     assert "exp1/corpus-imdb" in dom_text and "AOPC" in dom_text
 

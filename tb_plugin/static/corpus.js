@@ -5,7 +5,7 @@
 // reach the page only through el() (textContent), never innerHTML.
 import {api} from './api.js';
 import {svg} from './charts.js';
-import {el, fmt} from './dom.js';
+import {className, el, fmt} from './dom.js';
 import {maxAbsOf, tokenColor} from './heatmap.js';
 
 export const corpus = {
@@ -50,7 +50,7 @@ export const corpus = {
       `at least ${body.min_count} times; mean relevance for the explained (predicted) class`})];
     for (const [method, agg] of Object.entries(body.methods)) {
       parts.push(el('h3', {class: 'kr-corpus-method', text: method}));
-      parts.push(this.corpusWords(method, agg.top_words));
+      parts.push(this.corpusWords(method, agg.top_words, body.class_names));
       const row = el('div', {class: 'kr-corpus-row'}, positionChart(method, agg.position));
       row.append(faithfulness(agg));
       parts.push(row);
@@ -59,7 +59,7 @@ export const corpus = {
     document.body.dataset.krCorpusReady = '1';
   },
 
-  corpusWords(method, topWords) {
+  corpusWords(method, topWords, classNames) {
     const all = Object.values(topWords).flatMap((l) => [...l.most, ...l.least]);
     const scale = maxAbsOf(all.map((d) => d.mean));
     const grid = el('div', {class: 'kr-words-grid'});
@@ -75,7 +75,8 @@ export const corpus = {
             el('span', {class: 'kr-word-stat', text: ` ${fmt(d.mean)} ×${d.count}`})));
         }
         if (!topWords[c][which].length) list.append(el('li', {class: 'kr-hint', text: 'none'}));
-        grid.append(el('div', {}, el('h4', {text: `class ${c}: ${title}`}), list));
+        grid.append(el('div', {}, el('h4', {text: `${className(classNames, Number(c))}: ${title}`}),
+          list));
       }
     }
     return grid;
