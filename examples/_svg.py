@@ -12,6 +12,19 @@ _COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#
             "#7f7f7f", "#bcbd22", "#e377c2")
 
 
+def _nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About `n` round tick values (steps of 1, 2 or 5 × 10^k) inside [lo, hi]."""
+    span = hi - lo
+    if not np.isfinite(span) or span <= 0:
+        return [lo]
+    raw = span / n
+    power = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * power for m in (1, 2, 5, 10) if m * power >= raw)
+    first = np.ceil(lo / step - 1e-9) * step
+    ticks = np.arange(first, hi + step * 1e-9, step)
+    return [float(round(t / step) * step) for t in ticks]
+
+
 def _svg_frame(title: str, xlabel: str, ylabel: str, x_range, y_range, width=640, height=400,
                right=150):
     """SVG header, axes and ticks; returns (parts, to_px) with to_px(x, y) -> (px, py)."""
@@ -38,12 +51,12 @@ def _svg_frame(title: str, xlabel: str, ylabel: str, x_range, y_range, width=640
     ax1, ay1 = to_px(x1, y1)
     parts.append(f'<rect x="{ax0}" y="{ay1}" width="{ax1 - ax0}" height="{ay0 - ay1}" '
                  'fill="none" stroke="#333"/>')
-    for i in range(5):
-        xv, yv = x0 + i * (x1 - x0) / 4, y0 + i * (y1 - y0) / 4
+    for xv in _nice_ticks(x0, x1):
         px, _ = to_px(xv, y0)
+        parts.append(f'<text x="{px}" y="{ay0 + 16}" text-anchor="middle">{xv:g}</text>')
+    for yv in _nice_ticks(y0, y1):
         _, py = to_px(x0, yv)
-        parts += [f'<text x="{px}" y="{ay0 + 16}" text-anchor="middle">{xv:.3g}</text>',
-                  f'<text x="{ax0 - 6}" y="{py + 4}" text-anchor="end">{yv:.3g}</text>',
+        parts += [f'<text x="{ax0 - 6}" y="{py + 4}" text-anchor="end">{yv:g}</text>',
                   f'<line x1="{ax0}" x2="{ax1}" y1="{py}" y2="{py}" stroke="#eee"/>']
     if y0 < 0 < y1:
         _, pz = to_px(x0, 0.0)
@@ -52,16 +65,25 @@ def _svg_frame(title: str, xlabel: str, ylabel: str, x_range, y_range, width=640
     return parts, to_px, (ax1 + 12, ay1)
 
 
-def svg_lines(path: Path, x, series: dict, title: str, xlabel: str, ylabel: str) -> Path:
+def _y_range(values, zero: bool) -> tuple[float, float]:
+    lo, hi = float(values.min()), float(values.max())
+    if zero:
+        return min(lo, 0.0), max(hi, 0.0)
+    pad = 0.05 * (hi - lo) if hi > lo else 0.05
+    return lo - pad, hi + pad
+
+
+def svg_lines(path: Path, x, series: dict, title: str, xlabel: str, ylabel: str,
+              zero: bool = True) -> Path:
     """A line chart without dependencies: `series` = {name: (y, low, high)} (low/high: an
-    interval band, or None)."""
+    interval band, or None). `zero`: the y axis includes 0."""
     from html import escape
 
     x = np.asarray(x, np.float64)
     values = [np.asarray(v, np.float64) for s in series.values() for v in s if v is not None]
     finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else np.zeros(1)
     parts, to_px, (lx, ly) = _svg_frame(title, xlabel, ylabel, (x.min(), x.max()),
-                                        (min(finite.min(), 0.0), max(finite.max(), 0.0)))
+                                        _y_range(finite, zero))
     for k, (name, (y, low, high)) in enumerate(series.items()):
         colour = _COLOURS[k % len(_COLOURS)]
         if low is not None and high is not None:

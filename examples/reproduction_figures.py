@@ -56,7 +56,8 @@ def dev_curves(per_seed: list, path: Path, title: str) -> Path:
     longest = max(len(v[0]) for v in series.values())
     series = {k: (list(v[0]) + [np.nan] * (longest - len(v[0])), None, None)
               for k, v in series.items()}
-    return svg_lines(path, np.arange(1, longest + 1), series, title, "epoch", "dev accuracy")
+    return svg_lines(path, np.arange(1, longest + 1), series, title, "epoch", "dev accuracy",
+                     zero=False)
 
 
 def main(argv=None) -> int:
