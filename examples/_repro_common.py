@@ -394,6 +394,18 @@ def seeded_deletion(per_seed: list[dict], subsets: list[np.ndarray] | None, meth
             [a, b] for i, a in enumerate(ranked) for b in ranked[i + 1:]
             if (entry_out["area"][a]["ci"][1] < entry_out["area"][b]["ci"][0]
                 or entry_out["area"][b]["ci"][1] < entry_out["area"][a]["ci"][0])]
+        # paired: the same texts under two methods, per-text area differences (a − b); a
+        # difference is called where this interval excludes 0
+        entry_out["paired"] = {}
+        for i, a in enumerate(ranked):
+            for b in ranked[i + 1:]:
+                diffs = [ha[:, 1:].mean(axis=1) - hb[:, 1:].mean(axis=1)
+                         for ha, hb in zip(hits[a], hits[b], strict=True)
+                         if len(ha) and len(ha) == len(hb)]
+                if diffs:
+                    cell = interval(diffs)
+                    cell["excludes_0"] = bool(cell["ci"][0] > 0 or cell["ci"][1] < 0)
+                    entry_out["paired"][f"{a}-{b}"] = cell
         out[kind] = entry_out
     return out
 
@@ -408,7 +420,11 @@ def seeded_deletion_markdown(summary: dict) -> str:
         parts.append(
             f"**{kind}** (n per seed {entry['n_per_seed']}); best to worst: "
             f"{' > '.join(entry['best_to_worst'])}; intervals separate for "
-            f"{', '.join('/'.join(p) for p in entry['separated']) or 'no pair'}\n\n"
+            f"{', '.join('/'.join(p) for p in entry['separated']) or 'no pair'}; paired "
+            "differences (same texts) whose interval excludes 0: "
+            + (", ".join(f"{k} {v['mean']:+.3f} [{v['ci'][0]:+.3f}, {v['ci'][1]:+.3f}]"
+                         for k, v in entry.get("paired", {}).items() if v["excludes_0"])
+               or "none") + "\n\n"
             + md_table(["method", "mean accuracy over 1..K deletions [95% CI]", "per seed"],
                        rows))
     return "\n\n".join(parts)

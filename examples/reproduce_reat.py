@@ -326,7 +326,13 @@ def main(argv=None) -> int:
 
     def summary_of(kind, key, name):
         groups = [r["per_text"][key][name] for r in runs[kind]]
-        return {**common.interval(groups), "per_seed": [float(np.nanmean(g)) for g in groups]}
+        out = {**common.interval(groups), "per_seed": [float(np.nanmean(g)) for g in groups]}
+        if name != "reat" and "reat" in methods:  # paired: the same texts, this − REAT
+            diff = common.interval([r["per_text"][key][name] - r["per_text"][key]["reat"]
+                                    for r in runs[kind]])
+            out["minus_reat"] = {**diff, "excludes_0": bool(diff["ci"][0] > 0
+                                                            or diff["ci"][1] < 0)}
+        return out
 
     compared = {}
     if args.compare_texts:

@@ -120,6 +120,9 @@ def test_seeded_summaries_by_hand():
     assert area["random"]["mean"] == pytest.approx(((1 + 0.75) / 2 + 1.0) / 2)  # 0.875, 1
     assert out["correct"]["best_to_worst"] == ["lrp", "random"]
     assert out["correct"]["separated"] == [["lrp", "random"]]
+    # paired per-text differences: seed 0 (0 − 1, 0.5 − 0.75) → −0.625, seed 1 → −1
+    paired = out["correct"]["paired"]["lrp-random"]
+    assert paired["mean"] == pytest.approx(-0.8125) and paired["excludes_0"]
     assert out["correct"]["n_per_seed"] == [2, 2] and out["misclassified"]["area"] == {}
     sub = common.seeded_deletion(runs, [np.array([True, False])] * 2, ["lrp"])
     assert sub["correct"]["area"]["lrp"]["per_seed"] == [0.0, 0.0]
