@@ -298,9 +298,14 @@ def main(argv=None) -> int:
                   f"{first['glove_found']} of {first['vocab']} words covered), "
                   if args.embeddings == "glove" else "learned from uniform(-0.05, 0.05), ")
                  + ("frozen" if args.freeze_embeddings else "fine-tuned")},
+        {"item": "model", "paper": "800 filters of width 2, ReLU, max-pooling, Dense 20",
+         "ours": f"{args.filters} filters of width 2, ReLU, global max-pooling, Dropout 0.5, "
+                 f"Dense 20; posts cut to their first {MAX_LEN} tokens"},
         {"item": "optimizer / epochs", "paper": "SGD with momentum, to convergence",
          "ours": (f"SGD lr {args.lr:g} momentum 0.9" if args.optimizer == "sgd" else "Adam 1e-3")
-                 + f", {epochs} epochs, best dev epoch kept"},
+                 + f", at most {epochs} epochs"
+                 + (f", stopped after {args.patience} without a better dev accuracy"
+                    if args.patience else "") + ", best dev epoch kept"},
         {"item": "tokens", "paper": "punctuation and numbers filtered out",
          "ours": "filtered (tokens starting with a letter)" if args.filter_tokens
                  else "not filtered"},
