@@ -65,6 +65,14 @@ def _svg_frame(title: str, xlabel: str, ylabel: str, x_range, y_range, width=640
     return parts, to_px, (ax1 + 12, ay1)
 
 
+def _write(parts: list[str], path) -> Path:
+    parts.append("</svg>")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
 def _y_range(values, zero: bool) -> tuple[float, float]:
     lo, hi = float(values.min()), float(values.max())
     if zero:
@@ -97,11 +105,7 @@ def svg_lines(path: Path, x, series: dict, title: str, xlabel: str, ylabel: str,
                      'stroke-width="2"/>')
         parts.append(f'<text x="{lx}" y="{ly + 14 + 18 * k}" fill="{colour}">'
                      f'{escape(str(name))}</text>')
-    parts.append("</svg>")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return _write(parts, path)
 
 
 def svg_scatter(path: Path, points, labels, names, title: str, xlabel: str = "PC 1",
@@ -128,8 +132,4 @@ def svg_scatter(path: Path, points, labels, names, title: str, xlabel: str = "PC
                              f'fill="{colour}" fill-opacity="0.7"/>')
         parts.append(f'<text x="{lx}" y="{ly + 14 + 15 * k}" fill="{colour}">'
                      f'{escape(str(names[label]))}</text>')
-    parts.append("</svg>")
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
+    return _write(parts, path)
