@@ -332,6 +332,11 @@ def main(argv=None) -> int:
         "pca": {"lrp_explained_variance_ratio": pca_lrp["explained_variance_ratio"],
                 "plain_explained_variance_ratio": pca_plain["explained_variance_ratio"],
                 "labels": y_test[pick], "class_names": list(names),
+                "knn5": {"lrp_2d": evaluation.knn_accuracy(pca_lrp["projection"], y_test[pick]),
+                         "plain_2d": evaluation.knn_accuracy(pca_plain["projection"],
+                                                             y_test[pick]),
+                         "lrp": evaluation.knn_accuracy(docs, y_test[pick]),
+                         "plain": evaluation.knn_accuracy(plain, y_test[pick])},
                 "lrp_projection": pca_lrp["projection"],
                 "plain_projection": pca_plain["projection"]},
         "compare": compared,
@@ -375,7 +380,8 @@ def main(argv=None) -> int:
         "## Fig. 3: PCA of document vectors (fig3_pca_lrp.svg, fig3_pca_plain.svg), explained "
         "variance of 2 components: LRP-weighted "
         f"{pca_lrp['explained_variance_ratio'].sum():.3f}, plain "
-        f"{pca_plain['explained_variance_ratio'].sum():.3f}",
+        f"{pca_plain['explained_variance_ratio'].sum():.3f}; leave-one-out 5-NN accuracy of the "
+        "classes: " + ", ".join(f"{k} {v:.3f}" for k, v in summary["pca"]["knn5"].items()),
         "",
         f"## Per-class highlighting (test post {shown['doc_id']}, highlight.html)",
         "",

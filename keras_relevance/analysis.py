@@ -293,6 +293,30 @@ def pca(x, n_components: int = 2) -> dict:
     }
 
 
+def knn_accuracy(x, labels, k: int = 5) -> float:
+    """Leave-one-out k-nearest-neighbour accuracy (Euclidean; majority vote, ties to the nearest
+    neighbour's class): how well document vectors (or a 2-D projection of them) keep the classes
+    apart, the measure Arras et al. use for relevance-weighted document vectors."""
+    x = np.asarray(x, np.float64)
+    labels = np.asarray(labels)
+    if len(x) != len(labels):
+        raise ValueError(f"{len(x)} vectors for {len(labels)} labels")
+    if not 1 <= k < len(x):
+        raise ValueError(f"k must be in [1, {len(x) - 1}] for {len(x)} vectors, got {k}")
+    sq = (x**2).sum(axis=1)
+    dist = sq[:, None] + sq[None, :] - 2.0 * x @ x.T
+    np.fill_diagonal(dist, np.inf)  # leave one out
+    nearest = np.argsort(dist, axis=1, kind="stable")[:, :k]
+    hits = 0
+    for i, row in enumerate(nearest):
+        votes = labels[row]
+        values, counts = np.unique(votes, return_counts=True)
+        best = values[counts == counts.max()]
+        pick = next(v for v in votes if v in best)  # ties: the nearest among the tied classes
+        hits += int(pick == labels[i])
+    return hits / len(x)
+
+
 
 
 # ---------------------------------------------------------------------------------- statistics
@@ -432,6 +456,7 @@ __all__ = [
     "clause_scores_from_relevance",
     "document_vectors",
     "kendall_tau_b",
+    "knn_accuracy",
     "lexicon_interpretability",
     "pca",
     "pos_distribution",

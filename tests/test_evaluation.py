@@ -320,6 +320,21 @@ def test_lexicon_interpretability_by_hand():
         ev.lexicon_interpretability(tokens, rel, lex, match="some")
 
 
+def test_knn_accuracy_by_hand():
+    # two tight clusters and one point of class 0 sitting in class 1's cluster
+    x = np.array([[0.0, 0], [0, 1], [1, 0], [10, 10], [10, 11], [11, 10], [10.5, 10.5]])
+    y = np.array([0, 0, 0, 1, 1, 1, 0])
+    # k=1: the intruder (d² = 0.5) is the nearest neighbour of all three class-1 points, and its
+    # own nearest is class 1: only the class-0 cluster is right
+    assert ev.knn_accuracy(x, y, k=1) == pytest.approx(3 / 7)
+    # k=3: class-1 points see {0, 1, 1} → right; the intruder sees three class-1 points → miss
+    assert ev.knn_accuracy(x, y, k=3) == pytest.approx(6 / 7)
+    with pytest.raises(ValueError, match="k must be"):
+        ev.knn_accuracy(x, y, k=7)
+    with pytest.raises(ValueError, match="7 vectors for 6 labels"):
+        ev.knn_accuracy(x, y[:6], k=1)
+
+
 def test_lexicon_interpretability_restricted_to_tags_by_hand():
     tokens = [["good", "but", "bad"], ["Great", "awful", "fine"], ["good", "film"], ["bad"]]
     rel = np.array([[1.0, 0.0, -1.0], [0.5, 0.6, 2.0], [1.0, 0.0, 0.0], [0.0, 0.0, 0.0]])

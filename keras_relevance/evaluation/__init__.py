@@ -23,6 +23,7 @@ arrays (`keras_relevance_tb.summary.deletion_curve` takes `result["correct"]["cu
 from keras_relevance.analysis import (
     clause_scores_from_relevance,
     document_vectors,
+    knn_accuracy,
     lexicon_interpretability,
     pca,
     pos_distribution,
@@ -60,6 +61,7 @@ __all__ = [
     "insertion_curves",
     "leave_one_out",
     "lexicon_interpretability",
+    "knn_accuracy",
     "pca",
     "plausibility",
     "pos_distribution",
