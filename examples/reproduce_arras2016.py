@@ -26,10 +26,10 @@ ones in increasing order (accuracy should rise); LRP with ε = 0.01 (as in that 
 (`--random-seeds`). By default on `--eval-docs 1000` random test posts of >= `--min-tokens 100`
 tokens (the paper's subset), 0..`--max-deletions 50` words (the paper's range); LRP with δ = 0
 (`lrp`) and the conservative δ = 1 (`lrp_cons`). Punctuation and numbers are dropped
-(`--filter-tokens`), as in the paper; `--optimizer sgd` trains with SGD + momentum as the paper. One model per `--seeds` entry;
-mean and 95% two-level bootstrap intervals; the PCA of LRP-weighted document vectors (Fig. 3, with
-the leave-one-out 5-NN accuracy of the classes) goes into the `--json` summary
-(`docs/reproduction/arras2016.json`) and fig3_pca_*.svg; `evaluation.compare` on `--compare-texts`
+(`--filter-tokens`), as in the paper; `--optimizer sgd` trains with SGD + momentum as the paper.
+One model per `--seeds` entry; mean and 95% two-level bootstrap intervals; the PCA of
+LRP-weighted document vectors (Fig. 3, with the leave-one-out 5-NN accuracy of the classes) goes
+into the `--json` summary (`docs/reproduction/arras2016.json`) and fig3_pca_*.svg; `evaluation.compare` on `--compare-texts`
 posts. `--models-dir` keeps trained models and reloads them on the next run with the same settings.
 
 Outputs in --out: results.json, results.md, deletion.png (with matplotlib), fig3_pca_*.svg,
