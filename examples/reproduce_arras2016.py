@@ -29,8 +29,9 @@ tokens (the paper's subset), 0..`--max-deletions 50` words (the paper's range); 
 (`--filter-tokens`), as in the paper; `--optimizer sgd` trains with SGD + momentum as the paper.
 One model per `--seeds` entry; mean and 95% two-level bootstrap intervals; the PCA of
 LRP-weighted document vectors (Fig. 3, with the leave-one-out 5-NN accuracy of the classes) goes
-into the `--json` summary (`docs/reproduction/arras2016.json`) and fig3_pca_*.svg; `evaluation.compare` on `--compare-texts`
-posts. `--models-dir` keeps trained models and reloads them on the next run with the same settings.
+into the `--json` summary (`docs/reproduction/arras2016.json`) and fig3_pca_*.svg;
+`evaluation.compare` on `--compare-texts` posts. `--models-dir` keeps trained models and reloads
+them on the next run with the same settings.
 
 Outputs in --out: results.json, results.md, deletion.png (with matplotlib), fig3_pca_*.svg,
 compare.svg, highlight.html (LRP heatmaps of one test post for several classes), model.weights.h5.
