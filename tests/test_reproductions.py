@@ -321,3 +321,29 @@ def test_arras2017_all_phrases_are_distinct(data_dir):
     assert len(keys) == len(set(keys)) == len(out_labels) > 200
     assert any(len(t) == 1 for t in out_tokens[40:])  # single words are labelled phrases too
     assert out_tokens[:40] == tokens
+
+
+# ------------------------------------------------------------------------------- published JSON
+@pytest.mark.parametrize("name", ["arras2017", "arras2016", "reat"])
+def test_published_reproduction_json_has_the_contract_fields(name):
+    """docs/reproduction/*.json: seeds, a protocol of paper-vs-ours rows, accuracy with mean,
+    interval and one value per seed (per model for REAT), per-seed tables — and the numbers agree
+    with each other (the mean is the mean of the per-seed values, inside its interval)."""
+    import json
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / f"{name}.json"
+    data = json.loads(path.read_text())
+    seeds = data["seeds"]
+    assert len(seeds) >= 3 and all(isinstance(s, int) for s in seeds)
+    assert data["protocol"] and all(set(r) == {"item", "paper", "ours"} for r in data["protocol"])
+    accuracies = data["accuracy"] if name == "reat" else {"model": data["accuracy"]}
+    for acc in accuracies.values():
+        assert {"paper", "mean", "ci", "per_seed"} <= set(acc)
+        assert len(acc["per_seed"]) == len(seeds)
+        assert acc["mean"] == pytest.approx(np.mean(acc["per_seed"]))
+        assert acc["ci"][0] <= acc["mean"] <= acc["ci"][1]
+    per_seed = data["per_seed"]
+    runs = per_seed.values() if isinstance(per_seed, dict) else [per_seed]
+    for run in runs:
+        assert [r["seed"] for r in run] == seeds
+        assert all(r["training"]["dev_accuracy"] for r in run)
