@@ -47,7 +47,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_relevance import evaluation, make_explainable  # noqa: E402
-from keras_relevance.chunking import nltk_tagger  # noqa: E402
+from keras_relevance.chunking import TaggerUnavailableError, nltk_tagger  # noqa: E402
 from keras_relevance.datasets import load_glove, load_opinion_lexicon, load_sst  # noqa: E402
 from keras_relevance.explainer import Explainer  # noqa: E402
 from keras_relevance.text import Vocabulary  # noqa: E402
@@ -188,7 +188,9 @@ def evaluate_model(model, methods, x_test, test_tokens, test_tags, but_idx, but_
     probe = evaluation.lexicon_interpretability(
         tokens, [np.zeros(len(t)) for t in tokens], lexicon)
     eligible = probe["eligible"]
-    tags_lex = [test_tags[i] for i in eligible]
+    tags_lex = None if test_tags is None else [test_tags[i] for i in eligible]
+    variants = {k: v for k, v in LEXICON_VARIANTS.items()
+                if tags_lex is not None or v[0] != "adjectives"}
     x_but = x_test[but_idx]
     lengths = (x_but != 0).sum(axis=1)
     x_lex = x_test[eligible]
@@ -217,7 +219,7 @@ def evaluate_model(model, methods, x_test, test_tokens, test_tags, but_idx, but_
             recent[m] = float(np.nanmean(recency(rel.relevance, lengths)))
             rel = explainer.explain(x_lex, method=m, target=1, **options.get(m, {}))
             rows = [r[: len(t)] for r, t in zip(rel.relevance, tok_lex, strict=True)]
-            for key, (words, reading) in LEXICON_VARIANTS.items():
+            for key, (words, reading) in variants.items():
                 res = evaluation.lexicon_interpretability(
                     tok_lex, rows, lexicon, match=reading,
                     tags=tags_lex if words == "adjectives" else None)
@@ -227,8 +229,8 @@ def evaluate_model(model, methods, x_test, test_tokens, test_tags, but_idx, but_
                     interp[m] = res["score"]
         print(f"{model.name} {m}: faithfulness zero {faith[m]:.3f} / remove "
               f"{faith_remove[m]:.3f}, second clause {second[m]:.2f}, interpretability "
-              f"{interp[m]:.3f} (adjectives, mean reading: "
-              f"{per_text['lexicon_adj_mean'][m].mean():.3f})", flush=True)
+              f"{interp[m]:.3f} (mean reading: {per_text['lexicon_mean'][m].mean():.3f})",
+              flush=True)
     return {"faithfulness": faith, "faithfulness_remove": faith_remove,
             "baselines": {d: {b: float(per_text[d][b].mean())
                               for b in ("oracle", "second_clause", "random_clause")}
@@ -287,8 +289,12 @@ def main(argv=None) -> int:
         x_train, x_dev, x_test = (vocab.encode(t) for t in (tok_train, dev.tokens, test.tokens))
         lexicon = load_opinion_lexicon(data / "opinion_lexicon")
         but_idx, but_spans = but_texts(test.tokens)
-        tagger = nltk_tagger(data / "nltk_data")  # Eq. 24 on adjectives (universal tags)
-        test_tags = [tagger(t) for t in test.tokens]
+        try:  # Eq. 24 on adjectives (universal tags)
+            tagger = nltk_tagger(data / "nltk_data")
+            test_tags = [tagger(t) for t in test.tokens]
+        except TaggerUnavailableError as err:
+            print(f"no POS tagger, Eq. 24 on all lexicon words only: {err}", flush=True)
+            test_tags = None
         if args.embeddings == "glove":
             matrix, found = load_glove(data / "glove" / "glove.6B.50d.sst_vocab.txt.gz",
                                        vocabulary=vocab, seed=seeds[0])
@@ -355,7 +361,7 @@ def main(argv=None) -> int:
             "interpretability": {m: summary_of(kind, "lexicon", m) for m in methods},
             **{f"interpretability_{key[len('lexicon_'):]}": {m: summary_of(kind, key, m)
                                                              for m in methods}
-               for key in LEXICON_VARIANTS if key != "lexicon"},
+               for key in runs[kind][0]["lexicon_texts"] if key != "lexicon"},
             "lexicon_texts": runs[kind][0]["lexicon_texts"],
             "gates": {g: [r["gates"][g] for r in runs[kind]] for g in runs[kind][0]["gates"]},
             "second_clause_share": {m: [r["second_clause_share"][m] for r in runs[kind]]
@@ -389,7 +395,8 @@ def main(argv=None) -> int:
         {"item": "Eq. 24 texts", "paper": "texts with positive and negative adjectives "
                                            "(POS-tagged; 78 texts)",
          "ours": "both: lexicon words tagged ADJ by NLTK's perceptron tagger (universal tags), "
-                 "and any lexicon word (no POS restriction)"},
+                 "and any lexicon word (no POS restriction)" if test_tags is not None else
+                 "any lexicon word only (no POS tagger found: see <data>/nltk_data)"},
         {"item": "Eq. 24 match", "paper": "positive words score higher than negative ones",
          "ours": "both readings: every positive word above every negative one (all_pairs), "
                  "and the positive words' mean above the negative words' mean (mean)"},
@@ -454,6 +461,8 @@ def main(argv=None) -> int:
                 ", ".join(f"{v:.3f}" for v in tables[k]["gates"].get("forget", []))]
                for k in models])]
     for key, (words, reading) in LEXICON_VARIANTS.items():
+        if key not in tables[models[0]]["lexicon_texts"]:
+            continue
         table_key = "interpretability" + ("" if key == "lexicon" else key[len("lexicon"):])
         texts = ", ".join(f"{k} {tables[k]['lexicon_texts'][key]}" for k in models)
         md += ["", f"## Lexicon interpretability (Eq. 24; {words} lexicon words, match = "
